@@ -1,0 +1,269 @@
+//! Convolution (Caffe's Convolution layer, square kernel, one group): forward, excitation
+//! backward and gradient backward. spec/layers/conv.md
+
+use super::excitation::{divide_or_zero, excitatory};
+use super::im2col::{col2im, im2col};
+use crate::gemm::{gemm, Op};
+
+/// Sizes of one convolution: one input image (C, H, W) to one output (O, OH, OW).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub in_channels: usize,
+    pub in_height: usize,
+    pub in_width: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvGeometry {
+    /// Checks that the sizes describe a convolution with at least one output position.
+    pub fn new(
+        in_channels: usize,
+        in_height: usize,
+        in_width: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<ConvGeometry, String> {
+        if in_channels == 0 || in_height == 0 || in_width == 0 || out_channels == 0 {
+            return Err(format!(
+                "convolution sizes must be positive: input {in_channels}x{in_height}x{in_width}, {out_channels} outputs"
+            ));
+        }
+        if kernel == 0 || stride == 0 {
+            return Err(format!(
+                "convolution kernel ({kernel}) and stride ({stride}) must be positive"
+            ));
+        }
+        if kernel > in_height + 2 * pad || kernel > in_width + 2 * pad {
+            return Err(format!(
+                "convolution kernel {kernel} is larger than the padded input {}x{} (pad {pad})",
+                in_height + 2 * pad,
+                in_width + 2 * pad
+            ));
+        }
+        Ok(ConvGeometry {
+            in_channels,
+            in_height,
+            in_width,
+            out_channels,
+            kernel,
+            stride,
+            pad,
+        })
+    }
+
+    /// OH = floor((H + 2P - K) / S) + 1. spec/layers/conv.md (CONV-1)
+    pub fn out_height(&self) -> usize {
+        (self.in_height + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+
+    /// OW = floor((W + 2P - K) / S) + 1. spec/layers/conv.md (CONV-1)
+    pub fn out_width(&self) -> usize {
+        (self.in_width + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+
+    /// Values in one input image: C*H*W.
+    pub fn in_len(&self) -> usize {
+        self.in_channels * self.in_height * self.in_width
+    }
+
+    /// Values in one output image: O*OH*OW.
+    pub fn out_len(&self) -> usize {
+        self.out_channels * self.out_height() * self.out_width()
+    }
+
+    /// Rows of the im2col matrix: C*K*K.
+    fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel * self.kernel
+    }
+}
+
+/// A convolution with its weights, its optional bias and its excitatory weights W+.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv {
+    pub geometry: ConvGeometry,
+    /// w: (O, C, K, K)
+    pub w: Vec<f32>,
+    /// b: (O), or None for `bias_term: false`
+    pub b: Option<Vec<f32>>,
+    /// w_plus = max(w, 0): (O, C, K, K), computed once here. spec/README.md (EB-1)
+    pub w_plus: Vec<f32>,
+}
+
+impl Conv {
+    /// Panics if `w` is not (O, C, K, K) or `b` not (O) for `geometry` (the loader checks
+    /// user files and reports shapes before this point).
+    pub fn new(geometry: ConvGeometry, w: Vec<f32>, b: Option<Vec<f32>>) -> Conv {
+        let g = geometry;
+        assert_eq!(
+            w.len(),
+            g.out_channels * g.patch_len(),
+            "Conv::new: w is (O, C, K, K)"
+        );
+        if let Some(b) = &b {
+            assert_eq!(b.len(), g.out_channels, "Conv::new: b is (O)");
+        }
+        let w_plus = excitatory(&w);
+        Conv {
+            geometry,
+            w,
+            b,
+            w_plus,
+        }
+    }
+
+    /// Overwrites `y` (N, O, OH, OW) with the convolution of `x` (N, C, H, W) plus the bias.
+    /// spec/layers/conv.md (CONV-3)
+    pub fn forward(&self, y: &mut [f32], x: &[f32], n: usize) {
+        let g = &self.geometry;
+        let (o, ohw, ckk) = (
+            g.out_channels,
+            g.out_height() * g.out_width(),
+            g.patch_len(),
+        );
+        assert_eq!(x.len(), n * g.in_len(), "Conv::forward: x is (N, C, H, W)");
+        assert_eq!(
+            y.len(),
+            n * g.out_len(),
+            "Conv::forward: y is (N, O, OH, OW)"
+        );
+        let mut col = vec![0.0f32; ckk * ohw]; // (C*K*K, OH*OW)
+        for (x_f, y_f) in x
+            .chunks_exact(g.in_len())
+            .zip(y.chunks_exact_mut(g.out_len()))
+        {
+            im2col(&mut col, x_f, g);
+            // y_f (O, OH*OW) = w (O, C*K*K) * col (C*K*K, OH*OW)
+            gemm(
+                o,
+                ckk,
+                ohw,
+                1.0,
+                &self.w,
+                Op::AsStored,
+                &col,
+                Op::AsStored,
+                0.0,
+                y_f,
+            );
+            if let Some(b) = &self.b {
+                for (y_row, &b_o) in y_f.chunks_exact_mut(ohw).zip(b) {
+                    y_row.iter_mut().for_each(|v| *v += b_o);
+                }
+            }
+        }
+    }
+
+    /// Overwrites `p_bottom` (N, C, H, W) with the excitation backward of `p_top`
+    /// (N, O, OH, OW), given the layer's forward input `x` (N, C, H, W).
+    /// spec/layers/conv.md (CONV-4), spec/README.md (EB-1..EB-3)
+    pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], p_top: &[f32], n: usize) {
+        let g = &self.geometry;
+        let (o, ohw, ckk) = (
+            g.out_channels,
+            g.out_height() * g.out_width(),
+            g.patch_len(),
+        );
+        assert_eq!(
+            x.len(),
+            n * g.in_len(),
+            "Conv::eb_backward: x is (N, C, H, W)"
+        );
+        assert_eq!(
+            p_top.len(),
+            n * g.out_len(),
+            "Conv::eb_backward: p_top is (N, O, OH, OW)"
+        );
+        assert_eq!(
+            p_bottom.len(),
+            n * g.in_len(),
+            "Conv::eb_backward: p_bottom is (N, C, H, W)"
+        );
+        let mut col = vec![0.0f32; ckk * ohw]; // (C*K*K, OH*OW)
+        let mut z = vec![0.0f32; o * ohw]; // (O, OH*OW): Z, then the ratio X
+        let frames = x
+            .chunks_exact(g.in_len())
+            .zip(p_top.chunks_exact(g.out_len()))
+            .zip(p_bottom.chunks_exact_mut(g.in_len()));
+        for ((x_f, p_top_f), p_bottom_f) in frames {
+            im2col(&mut col, x_f, g);
+            // EB-1: z (O, OH*OW) = w_plus (O, C*K*K) * col (C*K*K, OH*OW), no bias
+            gemm(
+                o,
+                ckk,
+                ohw,
+                1.0,
+                &self.w_plus,
+                Op::AsStored,
+                &col,
+                Op::AsStored,
+                0.0,
+                &mut z,
+            );
+            // EB-2: X = p_top / z, 0 where z == 0
+            divide_or_zero(&mut z, p_top_f);
+            // EB-3: col (C*K*K, OH*OW) = w_plus^T (C*K*K, O) * X (O, OH*OW); fold; times x
+            gemm(
+                ckk,
+                o,
+                ohw,
+                1.0,
+                &self.w_plus,
+                Op::Transposed,
+                &z,
+                Op::AsStored,
+                0.0,
+                &mut col,
+            );
+            col2im(p_bottom_f, &col, g);
+            for (p, &x_i) in p_bottom_f.iter_mut().zip(x_f) {
+                *p *= x_i;
+            }
+        }
+    }
+
+    /// Overwrites `dx` (N, C, H, W) with the gradient of the loss with respect to the input,
+    /// given `dy` (N, O, OH, OW). spec/layers/conv.md (CONV-5)
+    pub fn grad_backward(&self, dx: &mut [f32], dy: &[f32], n: usize) {
+        let g = &self.geometry;
+        let (o, ohw, ckk) = (
+            g.out_channels,
+            g.out_height() * g.out_width(),
+            g.patch_len(),
+        );
+        assert_eq!(
+            dy.len(),
+            n * g.out_len(),
+            "Conv::grad_backward: dy is (N, O, OH, OW)"
+        );
+        assert_eq!(
+            dx.len(),
+            n * g.in_len(),
+            "Conv::grad_backward: dx is (N, C, H, W)"
+        );
+        let mut col = vec![0.0f32; ckk * ohw]; // (C*K*K, OH*OW)
+        for (dy_f, dx_f) in dy
+            .chunks_exact(g.out_len())
+            .zip(dx.chunks_exact_mut(g.in_len()))
+        {
+            // col (C*K*K, OH*OW) = w^T (C*K*K, O) * dy_f (O, OH*OW)
+            gemm(
+                ckk,
+                o,
+                ohw,
+                1.0,
+                &self.w,
+                Op::Transposed,
+                dy_f,
+                Op::AsStored,
+                0.0,
+                &mut col,
+            );
+            col2im(dx_f, &col, g);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Inner product (fully connected; Caffe's InnerProduct layer): forward, excitation backward
+//! and gradient backward. spec/layers/fc.md
+//!
+//! Caffe's `axis` flattens every axis from `axis` on into one input vector and treats every
+//! index before it as an independent row: a (N, C, H, W) blob with axis 1 is N rows of C*H*W;
+//! a (T, N, D) blob with axis 2 is T*N rows of D. [`rows_and_inputs`] computes that split.
+
+use super::excitation::{divide_or_zero, excitatory};
+use crate::gemm::{gemm, Op};
+
+/// `(rows, inputs)` of an InnerProduct with Caffe's `axis` over a blob of `shape`:
+/// rows = product of shape[..axis], inputs = product of shape[axis..]. spec/layers/fc.md (FC-1)
+pub fn rows_and_inputs(shape: &[usize], axis: usize) -> (usize, usize) {
+    assert!(
+        axis <= shape.len(),
+        "rows_and_inputs: axis {axis} of a rank-{} blob",
+        shape.len()
+    );
+    (
+        shape[..axis].iter().product(),
+        shape[axis..].iter().product(),
+    )
+}
+
+/// An inner product with weights (O, D), an optional bias (O) and its excitatory weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fc {
+    /// D: values in one input row.
+    pub inputs: usize,
+    /// O: values in one output row.
+    pub outputs: usize,
+    /// w: (O, D)
+    pub w: Vec<f32>,
+    /// b: (O), or None for `bias_term: false`
+    pub b: Option<Vec<f32>>,
+    /// w_plus = max(w, 0): (O, D), computed once here. spec/README.md (EB-1)
+    pub w_plus: Vec<f32>,
+}
+
+impl Fc {
+    /// Panics if `w` is not (O, D) or `b` not (O) (the loader checks user files first).
+    pub fn new(inputs: usize, outputs: usize, w: Vec<f32>, b: Option<Vec<f32>>) -> Fc {
+        assert_eq!(
+            w.len(),
+            outputs * inputs,
+            "Fc::new: w is (O={outputs}, D={inputs})"
+        );
+        if let Some(b) = &b {
+            assert_eq!(b.len(), outputs, "Fc::new: b is (O={outputs})");
+        }
+        let w_plus = excitatory(&w);
+        Fc {
+            inputs,
+            outputs,
+            w,
+            b,
+            w_plus,
+        }
+    }
+
+    /// The contrastive dual of this layer: weights negated, bias kept, as the original demo
+    /// does for cEB-R (paper Eq. 7, the dual output units). spec/layers/fc.md (FC-5)
+    pub fn negated(&self) -> Fc {
+        let w: Vec<f32> = self.w.iter().map(|&v| -v).collect();
+        Fc::new(self.inputs, self.outputs, w, self.b.clone())
+    }
+
+    /// Overwrites `y` (M, O) with `x (M, D) w^T + b`. spec/layers/fc.md (FC-2)
+    pub fn forward(&self, y: &mut [f32], x: &[f32], rows: usize) {
+        let (d, o) = (self.inputs, self.outputs);
+        assert_eq!(x.len(), rows * d, "Fc::forward: x is (M={rows}, D={d})");
+        assert_eq!(y.len(), rows * o, "Fc::forward: y is (M={rows}, O={o})");
+        // y (M, O) = x (M, D) * w^T (D, O)
+        gemm(
+            rows,
+            d,
+            o,
+            1.0,
+            x,
+            Op::AsStored,
+            &self.w,
+            Op::Transposed,
+            0.0,
+            y,
+        );
+        if let Some(b) = &self.b {
+            for y_row in y.chunks_exact_mut(o) {
+                y_row.iter_mut().zip(b).for_each(|(v, &b_o)| *v += b_o);
+            }
+        }
+    }
+
+    /// Overwrites `p_bottom` (M, D) with the excitation backward of `p_top` (M, O), given the
+    /// layer's forward input `x` (M, D). Every row is independent.
+    /// spec/layers/fc.md (FC-3), spec/README.md (EB-1..EB-3)
+    pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], p_top: &[f32], rows: usize) {
+        let (d, o) = (self.inputs, self.outputs);
+        assert_eq!(x.len(), rows * d, "Fc::eb_backward: x is (M={rows}, D={d})");
+        assert_eq!(
+            p_top.len(),
+            rows * o,
+            "Fc::eb_backward: p_top is (M={rows}, O={o})"
+        );
+        assert_eq!(
+            p_bottom.len(),
+            rows * d,
+            "Fc::eb_backward: p_bottom is (M={rows}, D={d})"
+        );
+        // EB-1: z (M, O) = x (M, D) * w_plus^T (D, O), no bias
+        let mut z = vec![0.0f32; rows * o];
+        gemm(
+            rows,
+            d,
+            o,
+            1.0,
+            x,
+            Op::AsStored,
+            &self.w_plus,
+            Op::Transposed,
+            0.0,
+            &mut z,
+        );
+        // EB-2: X = p_top / z, 0 where z == 0
+        divide_or_zero(&mut z, p_top);
+        // EB-3: p_bottom (M, D) = x * (X (M, O) * w_plus (O, D))
+        gemm(
+            rows,
+            o,
+            d,
+            1.0,
+            &z,
+            Op::AsStored,
+            &self.w_plus,
+            Op::AsStored,
+            0.0,
+            p_bottom,
+        );
+        for (p, &x_i) in p_bottom.iter_mut().zip(x) {
+            *p *= x_i;
+        }
+    }
+
+    /// Overwrites `dx` (M, D) with `dy (M, O) w (O, D)`. spec/layers/fc.md (FC-4)
+    pub fn grad_backward(&self, dx: &mut [f32], dy: &[f32], rows: usize) {
+        let (d, o) = (self.inputs, self.outputs);
+        assert_eq!(
+            dy.len(),
+            rows * o,
+            "Fc::grad_backward: dy is (M={rows}, O={o})"
+        );
+        assert_eq!(
+            dx.len(),
+            rows * d,
+            "Fc::grad_backward: dx is (M={rows}, D={d})"
+        );
+        gemm(
+            rows,
+            o,
+            d,
+            1.0,
+            dy,
+            Op::AsStored,
+            &self.w,
+            Op::AsStored,
+            0.0,
+            dx,
+        );
+    }
+}

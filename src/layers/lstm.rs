@@ -1,0 +1,269 @@
+//! The ReLU-LSTM of the original code (Caffe's unrolled LSTM with tanh replaced by ReLU) over
+//! T steps with clip markers: forward, excitation backward and gradient backward.
+//! spec/layers/lstm.md
+//!
+//! Gate order along the 4H axis: i, f, o, g.
+
+use super::fc::Fc;
+use crate::gemm::{gemm, Op};
+
+/// An LSTM layer: W_xc (4H, D), b_c (4H), W_hc (4H, H).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lstm {
+    /// D: input values per step and stream.
+    pub inputs: usize,
+    /// H: hidden units.
+    pub hidden: usize,
+    /// The input transform x_t -> W_xc x_t + b_c, an inner product with its own W_xc+.
+    pub input_transform: Fc,
+    /// w_hc: (4H, H)
+    pub w_hc: Vec<f32>,
+}
+
+/// What the forward pass computed and the backward passes need, for T steps and N streams.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LstmActivations {
+    pub steps: usize,
+    pub streams: usize,
+    pub hidden: usize,
+    /// gates: (T, N, 4H), after their nonlinearity: i, f, o = sigmoid (f = 0 where cont = 0),
+    /// g = relu.
+    pub gates: Vec<f32>,
+    /// c: (T, N, H), the cell state after each step.
+    pub c: Vec<f32>,
+    /// h: (T, N, H), the output after each step.
+    pub h: Vec<f32>,
+}
+
+impl LstmActivations {
+    /// Buffers for T steps of N streams of H units, filled with zeros.
+    pub fn zeros(steps: usize, streams: usize, hidden: usize) -> LstmActivations {
+        LstmActivations {
+            steps,
+            streams,
+            hidden,
+            gates: vec![0.0; steps * streams * 4 * hidden],
+            c: vec![0.0; steps * streams * hidden],
+            h: vec![0.0; steps * streams * hidden],
+        }
+    }
+}
+
+fn sigmoid(a: f32) -> f32 {
+    1.0 / (1.0 + (-a).exp())
+}
+
+impl Lstm {
+    /// Panics if the buffers do not fit D and H (the loader checks user files first).
+    pub fn new(
+        inputs: usize,
+        hidden: usize,
+        w_xc: Vec<f32>,
+        b_c: Vec<f32>,
+        w_hc: Vec<f32>,
+    ) -> Lstm {
+        assert_eq!(
+            w_hc.len(),
+            4 * hidden * hidden,
+            "Lstm::new: w_hc is (4H, H)"
+        );
+        Lstm {
+            inputs,
+            hidden,
+            input_transform: Fc::new(inputs, 4 * hidden, w_xc, Some(b_c)),
+            w_hc,
+        }
+    }
+
+    /// The excitatory input weights W_xc+ (computed once, in the input transform).
+    pub fn w_xc_plus(&self) -> &[f32] {
+        &self.input_transform.w_plus
+    }
+
+    /// Overwrites `act` with the forward pass over `x` (T, N, D) with clip markers `cont`
+    /// (T, N): 0 starts a new sequence, 1 continues it; h_0 = c_0 = 0.
+    /// spec/layers/lstm.md (LSTM-1..LSTM-4)
+    pub fn forward(&self, act: &mut LstmActivations, x: &[f32], cont: &[f32]) {
+        let (t_n, n_n, h_n) = (act.steps, act.streams, self.hidden);
+        assert_eq!(
+            act.hidden, h_n,
+            "Lstm::forward: activations have H={}, the layer {h_n}",
+            act.hidden
+        );
+        assert_eq!(
+            x.len(),
+            t_n * n_n * self.inputs,
+            "Lstm::forward: x is (T, N, D)"
+        );
+        assert_eq!(cont.len(), t_n * n_n, "Lstm::forward: cont is (T, N)");
+        // LSTM-1: xg (T*N, 4H) = x W_xc^T + b_c, one inner product over all steps
+        let mut a = vec![0.0f32; t_n * n_n * 4 * h_n];
+        self.input_transform.forward(&mut a, x, t_n * n_n);
+        let mut h_conted = vec![0.0f32; n_n * h_n]; // (N, H)
+        for t in 0..t_n {
+            let a_t = &mut a[t * n_n * 4 * h_n..(t + 1) * n_n * 4 * h_n]; // (N, 4H)
+                                                                          // LSTM-2: a_t += (cont_t * h_{t-1}) W_hc^T; h_0 = 0
+            if t > 0 {
+                let h_prev = &act.h[(t - 1) * n_n * h_n..t * n_n * h_n];
+                for s in 0..n_n {
+                    let cont_ts = cont[t * n_n + s];
+                    for j in 0..h_n {
+                        h_conted[s * h_n + j] = cont_ts * h_prev[s * h_n + j];
+                    }
+                }
+                // a_t (N, 4H) += h_conted (N, H) * w_hc^T (H, 4H)
+                gemm(
+                    n_n,
+                    h_n,
+                    4 * h_n,
+                    1.0,
+                    &h_conted,
+                    Op::AsStored,
+                    &self.w_hc,
+                    Op::Transposed,
+                    1.0,
+                    a_t,
+                );
+            }
+            for s in 0..n_n {
+                let cont_ts = cont[t * n_n + s];
+                let a_ts = &a_t[s * 4 * h_n..(s + 1) * 4 * h_n];
+                let row = (t * n_n + s) * h_n;
+                for j in 0..h_n {
+                    // LSTM-3: the gates; f is 0 where the sequence restarts
+                    let i = sigmoid(a_ts[j]);
+                    let f = if cont_ts == 0.0 {
+                        0.0
+                    } else {
+                        cont_ts * sigmoid(a_ts[h_n + j])
+                    };
+                    let o = sigmoid(a_ts[2 * h_n + j]);
+                    let g = a_ts[3 * h_n + j].max(0.0);
+                    // LSTM-4: c_t = f c_{t-1} + i g; h_t = o relu(c_t); c_0 = 0
+                    let c_prev = if t > 0 {
+                        act.c[row - n_n * h_n + j]
+                    } else {
+                        0.0
+                    };
+                    let c = f * c_prev + i * g;
+                    act.c[row + j] = c;
+                    act.h[row + j] = o * c.max(0.0);
+                    let gates =
+                        &mut act.gates[(t * n_n + s) * 4 * h_n..(t * n_n + s + 1) * 4 * h_n];
+                    gates[j] = i;
+                    gates[h_n + j] = f;
+                    gates[2 * h_n + j] = o;
+                    gates[3 * h_n + j] = g;
+                }
+            }
+        }
+    }
+
+    /// Overwrites `p_x` (T, N, D) with the excitation backward of `p_h` (T, N, H), the signal
+    /// on every step's output. As in the original: the unit's backward formula (LSTM-5), the
+    /// whole gate signal to the input transform and none to W_hc h_{t-1} (LSTM-6: back in time
+    /// only through c), then the EB rule of the inner product W_xc (LSTM-7).
+    /// spec/layers/lstm.md (LSTM-5..LSTM-7)
+    pub fn eb_backward(
+        &self,
+        p_x: &mut [f32],
+        x: &[f32],
+        cont: &[f32],
+        act: &LstmActivations,
+        p_h: &[f32],
+    ) {
+        let rows = act.steps * act.streams;
+        let mut p_a = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4H)
+        self.backward_through_time(&mut p_a, cont, act, p_h, false);
+        self.input_transform.eb_backward(p_x, x, &p_a, rows);
+    }
+
+    /// Overwrites `dx` (T, N, D) with the gradient at the input given `dh` (T, N, H): the
+    /// unit's backward formula (LSTM-5), the recurrent path through W_hc (LSTM-8), then the
+    /// gradient of the inner product W_xc. spec/layers/lstm.md (LSTM-5), (LSTM-8)
+    pub fn grad_backward(&self, dx: &mut [f32], cont: &[f32], act: &LstmActivations, dh: &[f32]) {
+        let rows = act.steps * act.streams;
+        let mut da = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4H)
+        self.backward_through_time(&mut da, cont, act, dh, true);
+        self.input_transform.grad_backward(dx, &da, rows);
+    }
+
+    /// Overwrites `da` (T, N, 4H), the signal on every step's gate pre-activations, given the
+    /// signal `dh_top` (T, N, H) on the outputs. With `recurrent`, step t also sends
+    /// `cont_t * W_hc^T da_t` to h_{t-1} (the gradient); without, nothing (the original's EB).
+    fn backward_through_time(
+        &self,
+        da: &mut [f32],
+        cont: &[f32],
+        act: &LstmActivations,
+        dh_top: &[f32],
+        recurrent: bool,
+    ) {
+        let (t_n, n_n, h_n) = (act.steps, act.streams, self.hidden);
+        assert_eq!(cont.len(), t_n * n_n, "Lstm backward: cont is (T, N)");
+        assert_eq!(
+            dh_top.len(),
+            t_n * n_n * h_n,
+            "Lstm backward: the top signal is (T, N, H)"
+        );
+        assert_eq!(
+            da.len(),
+            t_n * n_n * 4 * h_n,
+            "Lstm backward: da is (T, N, 4H)"
+        );
+        let mut dc_next = vec![0.0f32; n_n * h_n]; // (N, H): signal on c_t from step t+1
+        let mut dh_next = vec![0.0f32; n_n * h_n]; // (N, H): signal on h_t from step t+1 (W_hc)
+        for t in (0..t_n).rev() {
+            for s in 0..n_n {
+                let row = (t * n_n + s) * h_n;
+                let gates = &act.gates[(t * n_n + s) * 4 * h_n..(t * n_n + s + 1) * 4 * h_n];
+                let da_ts = &mut da[(t * n_n + s) * 4 * h_n..(t * n_n + s + 1) * 4 * h_n];
+                for j in 0..h_n {
+                    let (i, f, o, g) = (
+                        gates[j],
+                        gates[h_n + j],
+                        gates[2 * h_n + j],
+                        gates[3 * h_n + j],
+                    );
+                    let c = act.c[row + j];
+                    let c_prev = if t > 0 {
+                        act.c[row - n_n * h_n + j]
+                    } else {
+                        0.0
+                    };
+                    let dh = dh_top[row + j] + dh_next[s * h_n + j];
+                    // LSTM-5: the unit's backward (the same formula in EB and gradient mode)
+                    let relu_c = c.max(0.0);
+                    let dc = dc_next[s * h_n + j] + dh * o * if c > 0.0 { 1.0 } else { 0.0 };
+                    dc_next[s * h_n + j] = dc * f;
+                    da_ts[j] = dc * g * i * (1.0 - i);
+                    da_ts[h_n + j] = dc * c_prev * f * (1.0 - f);
+                    da_ts[2 * h_n + j] = dh * relu_c * o * (1.0 - o);
+                    da_ts[3 * h_n + j] = if g > 0.0 { dc * i } else { 0.0 };
+                }
+            }
+            if recurrent && t > 0 {
+                // LSTM-8: dh_{t-1} (N, H) = cont_t * (da_t (N, 4H) * w_hc (4H, H))
+                let da_t = &da[t * n_n * 4 * h_n..(t + 1) * n_n * 4 * h_n];
+                gemm(
+                    n_n,
+                    4 * h_n,
+                    h_n,
+                    1.0,
+                    da_t,
+                    Op::AsStored,
+                    &self.w_hc,
+                    Op::AsStored,
+                    0.0,
+                    &mut dh_next,
+                );
+                for s in 0..n_n {
+                    let cont_ts = cont[t * n_n + s];
+                    dh_next[s * h_n..(s + 1) * h_n]
+                        .iter_mut()
+                        .for_each(|v| *v *= cont_ts);
+                }
+            }
+        }
+    }
+}

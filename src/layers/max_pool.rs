@@ -1,0 +1,99 @@
+//! Max pooling (Caffe's Pooling with pool: MAX): forward, excitation backward and gradient
+//! backward. spec/layers/pooling.md
+
+use super::pool_geometry::PoolGeometry;
+
+/// Max pooling over square windows; padded positions never win.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPool {
+    pub geometry: PoolGeometry,
+}
+
+impl MaxPool {
+    /// Overwrites `y` (N, C, PH, PW) with the maximum of each window of `x` (N, C, H, W).
+    /// spec/layers/pooling.md (MAX-1)
+    pub fn forward(&self, y: &mut [f32], x: &[f32], n: usize) {
+        let g = &self.geometry;
+        assert_eq!(
+            x.len(),
+            n * g.in_len(),
+            "MaxPool::forward: x is (N, C, H, W)"
+        );
+        assert_eq!(
+            y.len(),
+            n * g.out_len(),
+            "MaxPool::forward: y is (N, C, PH, PW)"
+        );
+        let plane = g.in_height * g.in_width;
+        let (ph_n, pw_n) = (g.out_height(), g.out_width());
+        for (x_c, y_c) in x.chunks_exact(plane).zip(y.chunks_exact_mut(ph_n * pw_n)) {
+            for ph in 0..ph_n {
+                for pw in 0..pw_n {
+                    y_c[ph * pw_n + pw] = x_c[self.argmax(x_c, ph, pw)];
+                }
+            }
+        }
+    }
+
+    /// Overwrites `p_bottom` (N, C, H, W): each output's signal goes whole to its window's
+    /// argmax in `x`, as the gradient does. spec/layers/pooling.md (MAX-2)
+    pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], p_top: &[f32], n: usize) {
+        // The original's EB mode runs the plain max-pooling backward.
+        self.route_to_argmax(p_bottom, x, p_top, n);
+    }
+
+    /// Overwrites `dx` (N, C, H, W): each output's gradient goes to its window's argmax.
+    /// spec/layers/pooling.md (MAX-3)
+    pub fn grad_backward(&self, dx: &mut [f32], x: &[f32], dy: &[f32], n: usize) {
+        self.route_to_argmax(dx, x, dy, n);
+    }
+
+    /// Index, within one channel plane, of the window's first largest value in row-major
+    /// order (Caffe's strict `>`): the tie rule. spec/layers/pooling.md (MAX-1)
+    fn argmax(&self, x_c: &[f32], ph: usize, pw: usize) -> usize {
+        let g = &self.geometry;
+        let (rows, cols) = (g.row_window(ph), g.col_window(pw));
+        let mut best = rows.start * g.in_width + cols.start;
+        for i in rows.start..rows.end {
+            for j in cols.start..cols.end {
+                if x_c[i * g.in_width + j] > x_c[best] {
+                    best = i * g.in_width + j;
+                }
+            }
+        }
+        best
+    }
+
+    fn route_to_argmax(&self, bottom: &mut [f32], x: &[f32], top: &[f32], n: usize) {
+        let g = &self.geometry;
+        assert_eq!(
+            x.len(),
+            n * g.in_len(),
+            "MaxPool backward: x is (N, C, H, W)"
+        );
+        assert_eq!(
+            top.len(),
+            n * g.out_len(),
+            "MaxPool backward: top is (N, C, PH, PW)"
+        );
+        assert_eq!(
+            bottom.len(),
+            n * g.in_len(),
+            "MaxPool backward: bottom is (N, C, H, W)"
+        );
+        let plane = g.in_height * g.in_width;
+        let (ph_n, pw_n) = (g.out_height(), g.out_width());
+        bottom.fill(0.0);
+        let planes = x
+            .chunks_exact(plane)
+            .zip(top.chunks_exact(ph_n * pw_n))
+            .zip(bottom.chunks_exact_mut(plane));
+        for ((x_c, top_c), bottom_c) in planes {
+            for ph in 0..ph_n {
+                for pw in 0..pw_n {
+                    bottom_c[self.argmax(x_c, ph, pw)] += top_c[ph * pw_n + pw];
+                }
+            }
+        }
+    }
+}

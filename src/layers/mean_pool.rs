@@ -1,0 +1,81 @@
+//! Temporal mean-pool: the mean over T steps of every unit of a (T, N, D) sequence (Caffe's AVE
+//! pooling over time), as in the captioning model. spec/layers/mean_pool.md
+
+/// Mean over the first axis of a (T, N, D) blob, giving (N, D).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MeanPool {
+    /// T: the number of steps averaged.
+    pub steps: usize,
+    /// N*D: values in one step.
+    pub width: usize,
+}
+
+impl MeanPool {
+    /// Overwrites `y` (N, D) with `(sum over t of x[t]) / T`. spec/layers/mean_pool.md (MEAN-1)
+    pub fn forward(&self, y: &mut [f32], x: &[f32]) {
+        assert_eq!(
+            x.len(),
+            self.steps * self.width,
+            "MeanPool::forward: x is (T, N, D)"
+        );
+        assert_eq!(y.len(), self.width, "MeanPool::forward: y is (N, D)");
+        y.fill(0.0);
+        for x_t in x.chunks_exact(self.width) {
+            y.iter_mut().zip(x_t).for_each(|(y_i, &x_i)| *y_i += x_i);
+        }
+        let steps = self.steps as f32;
+        y.iter_mut().for_each(|y_i| *y_i /= steps);
+    }
+
+    /// Overwrites `p_bottom` (T, N, D): step t gets `x[t] * p_top / (y * T)`, a share of the
+    /// unit's signal in proportion to its activation (paper Eq. 8), and 0 where `y * T <= 0`.
+    /// spec/layers/mean_pool.md (MEAN-2)
+    pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], y: &[f32], p_top: &[f32]) {
+        assert_eq!(
+            x.len(),
+            self.steps * self.width,
+            "MeanPool::eb_backward: x is (T, N, D)"
+        );
+        assert_eq!(y.len(), self.width, "MeanPool::eb_backward: y is (N, D)");
+        assert_eq!(
+            p_top.len(),
+            self.width,
+            "MeanPool::eb_backward: p_top is (N, D)"
+        );
+        assert_eq!(
+            p_bottom.len(),
+            x.len(),
+            "MeanPool::eb_backward: p_bottom is (T, N, D)"
+        );
+        let steps = self.steps as f32;
+        for (p_bottom_t, x_t) in p_bottom
+            .chunks_exact_mut(self.width)
+            .zip(x.chunks_exact(self.width))
+        {
+            for (i, (p, &x_i)) in p_bottom_t.iter_mut().zip(x_t).enumerate() {
+                let z = y[i] * steps;
+                *p = if z > 0.0 { x_i * p_top[i] / z } else { 0.0 };
+            }
+        }
+    }
+
+    /// Overwrites `dx` (T, N, D) with `dy / T` at every step. spec/layers/mean_pool.md (MEAN-3)
+    pub fn grad_backward(&self, dx: &mut [f32], dy: &[f32]) {
+        assert_eq!(
+            dy.len(),
+            self.width,
+            "MeanPool::grad_backward: dy is (N, D)"
+        );
+        assert_eq!(
+            dx.len(),
+            self.steps * self.width,
+            "MeanPool::grad_backward: dx is (T, N, D)"
+        );
+        let steps = self.steps as f32;
+        for dx_t in dx.chunks_exact_mut(self.width) {
+            dx_t.iter_mut()
+                .zip(dy)
+                .for_each(|(dx_i, &dy_i)| *dx_i = dy_i / steps);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! ReLU: forward, excitation backward and gradient backward. spec/layers/relu.md
+
+/// `y = max(x, 0)` elementwise (Caffe's ReLU with negative_slope 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relu;
+
+impl Relu {
+    /// Overwrites `y` with `max(x, 0)`. spec/layers/relu.md (RELU-1)
+    pub fn forward(&self, y: &mut [f32], x: &[f32]) {
+        assert_eq!(x.len(), y.len(), "Relu::forward: x and y differ in length");
+        for (y_i, &x_i) in y.iter_mut().zip(x) {
+            *y_i = x_i.max(0.0);
+        }
+    }
+
+    /// Overwrites `p_bottom` with `p_top * [x > 0]`: the original runs the plain gradient in EB
+    /// mode. `x` may be the layer's input or its output (in-place ReLU): the mask is the same.
+    /// spec/layers/relu.md (RELU-2)
+    pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], p_top: &[f32]) {
+        self.grad_backward(p_bottom, x, p_top);
+    }
+
+    /// Overwrites `dx` with `dy * [x > 0]`. spec/layers/relu.md (RELU-3)
+    pub fn grad_backward(&self, dx: &mut [f32], x: &[f32], dy: &[f32]) {
+        assert_eq!(
+            x.len(),
+            dy.len(),
+            "Relu backward: x and top differ in length"
+        );
+        assert_eq!(
+            x.len(),
+            dx.len(),
+            "Relu backward: x and bottom differ in length"
+        );
+        for ((dx_i, &x_i), &dy_i) in dx.iter_mut().zip(x).zip(dy) {
+            *dx_i = if x_i > 0.0 { dy_i } else { 0.0 };
+        }
+    }
+}
