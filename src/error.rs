@@ -1,0 +1,73 @@
+//! The library's error: every variant names the file, and for shapes both the expected and the
+//! found shape, so that a user can fix the export that produced it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What went wrong while reading or writing ebr's files.
+#[derive(Debug)]
+pub enum Error {
+    /// The operating system refused to open, read, write or rename the file.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a well-formed .npy file (bad magic, bad header, truncated data).
+    Malformed { path: PathBuf, reason: String },
+    /// The array's element type is not one ebr reads (f32, or f64 converted).
+    DType { path: PathBuf, found: String },
+    /// The array is stored in Fortran (column-major) order.
+    FortranOrder { path: PathBuf, shape: Vec<usize> },
+    /// The array's shape is not the one its consumer needs.
+    Shape {
+        path: PathBuf,
+        /// What the array is for, e.g. "conv1 weight [out, in, kh, kw]".
+        field: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::tensor::shape_string;
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Malformed { path, reason } => {
+                write!(f, "{}: not a valid .npy file: {reason}", path.display())
+            }
+            Error::DType { path, found } => write!(
+                f,
+                "{}: element type {found} is not supported (ebr reads float32, and float64 converted to float32)",
+                path.display()
+            ),
+            Error::FortranOrder { path, shape } => write!(
+                f,
+                "{}: array of shape {} is stored in Fortran order; save it in C order (numpy.ascontiguousarray)",
+                path.display(),
+                shape_string(shape)
+            ),
+            Error::Shape {
+                path,
+                field,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: {field} has shape {}, expected {}",
+                path.display(),
+                shape_string(found),
+                shape_string(expected)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
