@@ -15,9 +15,9 @@ use clap::Parser;
 struct Cli {}
 
 fn main() {
+    // No subcommand yet: `ebr` and `ebr --help` print the help, `ebr --version` the version.
     let _cli = Cli::parse();
-    println!(
-        "ebr {}: the layer library is ready; run `ebr --help` for what comes next.",
-        env!("CARGO_PKG_VERSION")
-    );
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Printing the help can only fail on a closed stdout; there is nothing more to say then.
+    let _ = command.print_long_help();
 }
