@@ -63,12 +63,14 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
     println!(
         "{name}: max relative error {error:.3e} (tolerance {tol:.0e}, max |want| {scale:.3e})"
     );
-    if !(error <= tol) {
+    // NaN compares false: a NaN anywhere fails the test.
+    let within = |difference: f32, bound: f32| difference <= bound;
+    if !within(error, tol) {
         let (index, (g, w)) = got
             .iter()
             .zip(want)
             .enumerate()
-            .find(|(_, (g, w))| !((*g - *w).abs() <= tol * scale))
+            .find(|(_, (g, w))| !within((*g - *w).abs(), tol * scale))
             .expect("some element is off");
         panic!(
             "{name}: max relative error {error:.3e} > {tol:.0e}; first bad index {index}: got {g}, want {w}"
