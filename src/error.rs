@@ -26,6 +26,28 @@ pub enum Error {
         expected: Vec<usize>,
         found: Vec<usize>,
     },
+    /// A field of a JSON file (model.json) is missing, of the wrong type or out of range.
+    /// `field` is its path, e.g. `frame[2].kernel`.
+    Json {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
+    /// The model directory is inconsistent (e.g. a layer whose input is too small).
+    Model { path: PathBuf, reason: String },
+    /// The clip cannot be used (no frames, frames of different sizes, an unreadable image,
+    /// a .npy of the wrong shape for the model).
+    Clip { path: PathBuf, reason: String },
+    /// A name the user gave (a class, a layer) is not one of the valid ones.
+    UnknownName {
+        /// What was looked up, e.g. "class" or "layer".
+        kind: String,
+        given: String,
+        valid: Vec<String>,
+    },
+    /// A request the model or the options cannot serve (e.g. a per-frame method on a model
+    /// without a frame_classifier).
+    Unsupported { reason: String },
 }
 
 impl fmt::Display for Error {
@@ -59,8 +81,34 @@ impl fmt::Display for Error {
                 shape_string(found),
                 shape_string(expected)
             ),
+            Error::Json {
+                path,
+                field,
+                reason,
+            } => write!(f, "{}: field {field}: {reason}", path.display()),
+            Error::Model { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Error::Clip { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Error::UnknownName { kind, given, valid } => {
+                write!(f, "unknown {kind} \"{given}\"; valid: {}", list_for_message(valid))
+            }
+            Error::Unsupported { reason } => write!(f, "{reason}"),
         }
     }
+}
+
+/// `a, b, c`, cut after 30 names (a model may have hundreds of classes).
+fn list_for_message(names: &[String]) -> String {
+    const SHOWN: usize = 30;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(", ... ({} in all)", names.len()));
+    }
+    text
 }
 
 impl std::error::Error for Error {

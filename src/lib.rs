@@ -3,8 +3,11 @@
 
 pub mod error;
 pub mod gemm;
+pub mod grounding;
 pub mod layers;
+pub mod model;
 pub mod npy;
+pub mod parallel;
 pub mod tensor;
 
 pub use error::Error;

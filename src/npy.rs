@@ -42,6 +42,101 @@ fn malformed(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// The header text (the Python dict) of a .npy file, after checking the preamble: the magic,
+/// a known version, and a header length that stays inside the file.
+fn header_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], Error> {
+    if bytes.is_empty() {
+        return Err(malformed(path, "the file is empty"));
+    }
+    let magic_len = MAGIC.len().min(bytes.len());
+    if bytes[..magic_len] != MAGIC[..magic_len] {
+        return Err(malformed(
+            path,
+            "the file does not begin with the .npy magic \\x93NUMPY",
+        ));
+    }
+    let too_short = || {
+        malformed(
+            path,
+            format!(
+                "the file ends after {} bytes, inside the .npy preamble",
+                bytes.len()
+            ),
+        )
+    };
+    // Version (1, 0): u16 header length; (2, 0) and (3, 0): u32.
+    let length_field = match bytes.get(6..8).ok_or_else(too_short)? {
+        [1, 0] => 2,
+        [2, 0] | [3, 0] => 4,
+        version => {
+            return Err(malformed(
+                path,
+                format!("unsupported .npy version ({}, {})", version[0], version[1]),
+            ))
+        }
+    };
+    let text_start = 8 + length_field;
+    let field = bytes.get(8..text_start).ok_or_else(too_short)?;
+    let text_len = field
+        .iter()
+        .rev()
+        .fold(0u64, |len, &byte| (len << 8) | u64::from(byte));
+    let text_end = text_start as u64 + text_len;
+    if text_end > bytes.len() as u64 {
+        return Err(malformed(
+            path,
+            format!(
+                "the header length {text_len} runs past the end of the file ({} bytes)",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(&bytes[text_start..text_end as usize])
+}
+
+/// The sizes in the header text's `'shape': (a, b, ...)`, if they can be found and read as
+/// plain integers; `None` otherwise (npyz's parser then reports what is wrong).
+fn shape_in_header_text(text: &[u8]) -> Option<Vec<u64>> {
+    let text = std::str::from_utf8(text).ok()?;
+    let value = ["'shape'", "\"shape\""].iter().find_map(|key| {
+        text.match_indices(key)
+            .find_map(|(at, _)| text[at + key.len()..].trim_start().strip_prefix(':'))
+    })?;
+    let value = value.trim_start();
+    let close = match value.chars().next()? {
+        '(' => ')',
+        '[' => ']',
+        _ => return None,
+    };
+    let inside = &value[1..value.find(close)?];
+    inside
+        .split(',')
+        .map(str::trim)
+        .filter(|size| !size.is_empty())
+        // Python 2's numpy wrote long integers as `3L`.
+        .map(|size| size.trim_end_matches('L').parse::<u64>().ok())
+        .collect()
+}
+
+/// The number of elements of `shape`. An error when the sizes other than 0 multiply past
+/// u64 (numpy refuses such a shape, and strides computed from it would overflow).
+fn element_count(path: &Path, shape: &[u64]) -> Result<u64, Error> {
+    let overflow = || {
+        malformed(
+            path,
+            format!("shape {shape:?} has too many elements (their count overflows 64 bits)"),
+        )
+    };
+    shape
+        .iter()
+        .filter(|&&size| size != 0)
+        .try_fold(1u64, |count, &size| count.checked_mul(size))
+        .ok_or_else(overflow)?;
+    Ok(shape.iter().product())
+}
+
 /// Reads a .npy file of float32 (or float64, converted) values in C order.
 pub fn read_npy(path: &Path) -> Result<NpyArray, Error> {
     let bytes = fs::read(path).map_err(|source| Error::Io {
@@ -73,13 +168,25 @@ pub fn read_tensor_shaped(path: &Path, field: &str, expected: &[usize]) -> Resul
 
 /// Parses the bytes of a .npy file; `path` is only used in errors.
 pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray, Error> {
+    // npyz allocates the header text before reading it and multiplies the shape's sizes
+    // unchecked (a panic in debug builds): check the preamble and the shape's element count
+    // first, so that a corrupt file gives an error and never a panic or a huge allocation.
+    let header_text = header_text(path, bytes)?;
+    if let Some(shape) = shape_in_header_text(header_text) {
+        element_count(path, &shape)?;
+    }
+
     let mut cursor = Cursor::new(bytes);
     let header = NpyHeader::from_reader(&mut cursor).map_err(|e| malformed(path, e.to_string()))?;
     // Bytes before the data: magic, version, header length field and header text.
     let header_len = cursor.position();
     let npy = NpyFile::with_header(header, &bytes[header_len as usize..]);
 
-    let descr = npy.dtype().descr();
+    // The type as numpy writes it (`<f8`, `|u1`); a structured type as its list.
+    let descr = match npy.dtype() {
+        DType::Plain(type_str) => type_str.to_string(),
+        other => other.descr(),
+    };
     let item_bytes: u64 = match npy.dtype() {
         DType::Plain(type_str) if type_str.type_char() == TypeChar::Float => {
             match type_str.size_field() {
@@ -101,12 +208,7 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray, Error> {
     };
 
     let shape_u64 = npy.shape().to_vec();
-    let mut count: u64 = 1;
-    for &size in &shape_u64 {
-        count = count
-            .checked_mul(size)
-            .ok_or_else(|| malformed(path, format!("shape {shape_u64:?} overflows")))?;
-    }
+    let count = element_count(path, &shape_u64)?;
     let shape: Vec<usize> = shape_u64
         .iter()
         .map(|&s| usize::try_from(s))

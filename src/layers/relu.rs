@@ -13,6 +13,15 @@ impl Relu {
         }
     }
 
+    /// Replaces every value of `x` by `max(x, 0)`: Caffe's in-place ReLU, as the models use it
+    /// (the blob then holds the layer's output, and its backward reads the same mask from it).
+    /// spec/layers/relu.md (RELU-1)
+    pub fn forward_in_place(&self, x: &mut [f32]) {
+        for x_i in x.iter_mut() {
+            *x_i = x_i.max(0.0);
+        }
+    }
+
     /// Overwrites `p_bottom` with `p_top * [x > 0]`: the original runs the plain gradient in EB
     /// mode. `x` may be the layer's input or its output (in-place ReLU): the mask is the same.
     /// spec/layers/relu.md (RELU-2)

@@ -1,0 +1,331 @@
+//! The per-frame CNN ("frame" in model.json): its forward pass over a chunk of frames, and its
+//! excitation and gradient backward passes from the feature blob down to a chosen blob.
+//! spec/pipeline.md (PIPE-1, PIPE-8, PIPE-9)
+//!
+//! Blobs follow Caffe: ReLU and Dropout work in place on the blob below them, every other
+//! layer writes a new blob. `blobs[0]` is the input; the last blob is the frame's feature
+//! (e.g. fc7 after relu7 and drop7). A frame layer's "output" for `--layer` is its blob, i.e.
+//! the value after the in-place ReLU that follows it, as Caffe's blob of that name is.
+
+use crate::layers::{AvgPool, Conv, Dropout, Fc, MaxPool, Relu};
+
+/// One layer of the frame CNN with its parameters.
+#[derive(Clone, Debug)]
+pub enum FrameLayer {
+    Conv { name: String, conv: Conv },
+    Relu,
+    MaxPool { name: Option<String>, pool: MaxPool },
+    AvgPool { name: Option<String>, pool: AvgPool },
+    Fc { name: String, fc: Fc },
+    Dropout,
+}
+
+impl FrameLayer {
+    /// The layer's name, if it has one (ReLU and Dropout have none).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            FrameLayer::Conv { name, .. } | FrameLayer::Fc { name, .. } => Some(name),
+            FrameLayer::MaxPool { name, .. } | FrameLayer::AvgPool { name, .. } => name.as_deref(),
+            FrameLayer::Relu | FrameLayer::Dropout => None,
+        }
+    }
+
+    /// True for the layers that work in place on the blob below them.
+    pub fn in_place(&self) -> bool {
+        matches!(self, FrameLayer::Relu | FrameLayer::Dropout)
+    }
+
+    /// "conv", "relu", ... as in model.json.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FrameLayer::Conv { .. } => "conv",
+            FrameLayer::Relu => "relu",
+            FrameLayer::MaxPool { .. } => "max_pool",
+            FrameLayer::AvgPool { .. } => "avg_pool",
+            FrameLayer::Fc { .. } => "fc",
+            FrameLayer::Dropout => "dropout",
+        }
+    }
+}
+
+/// Which rule a backward pass applies at every layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Excitation backprop (the original's EB mode).
+    Excitation,
+    /// The plain gradient.
+    Gradient,
+}
+
+/// The frame CNN: its layers and the shape of every blob.
+#[derive(Clone, Debug)]
+pub struct FrameNet {
+    pub layers: Vec<FrameLayer>,
+    /// blob_shapes[b] = (C, H, W) of blob b; blob 0 is the input; an fc blob is (O, 1, 1).
+    pub blob_shapes: Vec<[usize; 3]>,
+    /// layer_blob[i] = the blob layer i writes (its own, or the one below for in-place layers).
+    pub layer_blob: Vec<usize>,
+}
+
+/// Values per frame of a (C, H, W) shape.
+pub fn frame_len(shape: [usize; 3]) -> usize {
+    shape[0] * shape[1] * shape[2]
+}
+
+impl FrameNet {
+    /// A net over `input` (C, H, W); `output_shapes[i]` is layer i's output shape.
+    /// Panics if the shapes do not chain (the loader checks before).
+    pub fn new(
+        input: [usize; 3],
+        layers: Vec<FrameLayer>,
+        output_shapes: &[[usize; 3]],
+    ) -> FrameNet {
+        assert_eq!(
+            layers.len(),
+            output_shapes.len(),
+            "FrameNet::new: one shape per layer"
+        );
+        let mut blob_shapes = vec![input];
+        let mut layer_blob = Vec::with_capacity(layers.len());
+        for (layer, &shape) in layers.iter().zip(output_shapes) {
+            if layer.in_place() {
+                assert_eq!(
+                    Some(&shape),
+                    blob_shapes.last(),
+                    "FrameNet::new: an in-place layer keeps its blob's shape"
+                );
+            } else {
+                blob_shapes.push(shape);
+            }
+            layer_blob.push(blob_shapes.len() - 1);
+        }
+        FrameNet {
+            layers,
+            blob_shapes,
+            layer_blob,
+        }
+    }
+
+    /// (C, H, W) of one input frame.
+    pub fn input_shape(&self) -> [usize; 3] {
+        self.blob_shapes[0]
+    }
+
+    /// The feature blob: the last one (e.g. fc7 after its in-place ReLU and Dropout).
+    pub fn feature_blob(&self) -> usize {
+        self.blob_shapes.len() - 1
+    }
+
+    /// Values of the feature per frame (D).
+    pub fn feature_len(&self) -> usize {
+        frame_len(self.blob_shapes[self.feature_blob()])
+    }
+
+    /// The blob a layer reads: the blob written by the layer below, or the input.
+    fn input_blob(&self, layer: usize) -> usize {
+        if layer == 0 {
+            0
+        } else {
+            self.layer_blob[layer - 1]
+        }
+    }
+
+    /// The layer that wrote the feature blob (fc7 itself, below relu7 and drop7). The EB
+    /// methods start their CNN backward here, as the demo's `net.backward(start='fc7')` does;
+    /// the in-place layers above it are not applied. spec/pipeline.md (PIPE-8)
+    pub fn feature_writer(&self) -> usize {
+        let feature = self.feature_blob();
+        (0..self.layers.len())
+            .find(|&i| self.layer_blob[i] == feature && !self.layers[i].in_place())
+            .unwrap_or(0)
+    }
+
+    /// The blob holding the named layer's output, or None if no layer has that name.
+    pub fn blob_of_layer(&self, name: &str) -> Option<usize> {
+        self.layers
+            .iter()
+            .position(|layer| layer.name() == Some(name))
+            .map(|i| self.layer_blob[i])
+    }
+
+    /// The names that `--layer` accepts, bottom to top ("data" first).
+    pub fn layer_names(&self) -> Vec<String> {
+        std::iter::once("data".to_string())
+            .chain(
+                self.layers
+                    .iter()
+                    .filter_map(|l| l.name().map(str::to_string)),
+            )
+            .collect()
+    }
+
+    /// The forward pass over `frames` frames of `x` (frames, C, H, W): every blob, blob 0
+    /// being a copy of `x`. spec/pipeline.md (PIPE-1)
+    pub fn forward(&self, x: &[f32], frames: usize) -> Vec<Vec<f32>> {
+        assert_eq!(
+            x.len(),
+            frames * frame_len(self.input_shape()),
+            "FrameNet::forward: x is (frames, C, H, W)"
+        );
+        let mut blobs: Vec<Vec<f32>> = Vec::with_capacity(self.blob_shapes.len());
+        blobs.push(x.to_vec());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let out_len = frames * frame_len(self.blob_shapes[self.layer_blob[i]]);
+            let below = blobs.last_mut().expect("blob 0 exists");
+            match layer {
+                FrameLayer::Relu => Relu.forward_in_place(below),
+                FrameLayer::Dropout => {} // DROP-1: the identity at inference
+                FrameLayer::Conv { conv, .. } => {
+                    let mut y = vec![0.0f32; out_len];
+                    conv.forward(&mut y, below, frames);
+                    blobs.push(y);
+                }
+                FrameLayer::MaxPool { pool, .. } => {
+                    let mut y = vec![0.0f32; out_len];
+                    pool.forward(&mut y, below, frames);
+                    blobs.push(y);
+                }
+                FrameLayer::AvgPool { pool, .. } => {
+                    let mut y = vec![0.0f32; out_len];
+                    pool.forward(&mut y, below, frames);
+                    blobs.push(y);
+                }
+                FrameLayer::Fc { fc, .. } => {
+                    let mut y = vec![0.0f32; out_len];
+                    fc.forward(&mut y, below, frames);
+                    blobs.push(y);
+                }
+            }
+        }
+        blobs
+    }
+
+    /// The in-place layers on the feature blob (e.g. relu7 and drop7), backward: the gradient
+    /// methods pass them (one backward pass from the logits, as Caffe's), the EB methods do
+    /// not (the demo starts its CNN backward at the layer fc7). `feature` is the feature blob
+    /// of the same frames. spec/pipeline.md (PIPE-8)
+    pub fn backward_feature_tail(
+        &self,
+        feature: &[f32],
+        signal: Vec<f32>,
+        frames: usize,
+        rule: Rule,
+    ) -> Vec<f32> {
+        assert_eq!(
+            feature.len(),
+            frames * self.feature_len(),
+            "FrameNet::backward_feature_tail: feature is (frames, D)"
+        );
+        let mut p_top = signal;
+        for layer in self.layers[self.feature_writer() + 1..].iter().rev() {
+            let mut p = vec![0.0f32; p_top.len()];
+            match layer {
+                FrameLayer::Relu => match rule {
+                    Rule::Excitation => Relu.eb_backward(&mut p, feature, &p_top),
+                    Rule::Gradient => Relu.grad_backward(&mut p, feature, &p_top),
+                },
+                FrameLayer::Dropout => match rule {
+                    Rule::Excitation => Dropout.eb_backward(&mut p, &p_top),
+                    Rule::Gradient => Dropout.grad_backward(&mut p, &p_top),
+                },
+                _ => unreachable!("only in-place layers follow the feature writer"),
+            }
+            p_top = p;
+        }
+        p_top
+    }
+
+    /// The backward pass of `signal`, given at the output of the feature writer (PIPE-8), down
+    /// to blob `down_to`: returns the signal on that blob (frames, its shape). Layers run from
+    /// the feature writer down to the one just above `down_to`'s writer, so an in-place ReLU
+    /// on `down_to` is applied (the map of a layer is the signal after its ReLU). `blobs` are
+    /// the forward blobs of the same frames. spec/pipeline.md (PIPE-8, PIPE-9)
+    pub fn backward(
+        &self,
+        blobs: &[Vec<f32>],
+        signal: Vec<f32>,
+        down_to: usize,
+        frames: usize,
+        rule: Rule,
+    ) -> Vec<f32> {
+        let top_layer = self.feature_writer();
+        assert_eq!(
+            blobs.len(),
+            self.blob_shapes.len(),
+            "FrameNet::backward: blobs"
+        );
+        assert_eq!(
+            signal.len(),
+            frames * self.feature_len(),
+            "FrameNet::backward: the signal is (frames, D)"
+        );
+        // The first (lowest) layer to run: the one above the writer of `down_to`, including
+        // the in-place layers on `down_to` itself.
+        let lowest = if down_to == 0 {
+            0
+        } else {
+            (0..self.layers.len())
+                .find(|&i| self.layer_blob[i] == down_to)
+                .map(|writer| writer + 1)
+                .expect("FrameNet::backward: down_to is written by some layer")
+        };
+        let mut p_top = signal;
+        for i in (lowest..=top_layer).rev() {
+            let x = &blobs[self.input_blob(i)];
+            let y = &blobs[self.layer_blob[i]];
+            let in_len = frames * frame_len(self.blob_shapes[self.input_blob(i)]);
+            p_top = match &self.layers[i] {
+                FrameLayer::Relu => {
+                    // `y` is the in-place blob: its sign pattern is the input's (RELU-2).
+                    let mut p = vec![0.0f32; in_len];
+                    match rule {
+                        Rule::Excitation => Relu.eb_backward(&mut p, y, &p_top),
+                        Rule::Gradient => Relu.grad_backward(&mut p, y, &p_top),
+                    }
+                    p
+                }
+                FrameLayer::Dropout => {
+                    let mut p = vec![0.0f32; in_len];
+                    match rule {
+                        Rule::Excitation => Dropout.eb_backward(&mut p, &p_top),
+                        Rule::Gradient => Dropout.grad_backward(&mut p, &p_top),
+                    }
+                    p
+                }
+                FrameLayer::Conv { conv, .. } => {
+                    let mut p = vec![0.0f32; in_len];
+                    match rule {
+                        Rule::Excitation => conv.eb_backward(&mut p, x, &p_top, frames),
+                        Rule::Gradient => conv.grad_backward(&mut p, &p_top, frames),
+                    }
+                    p
+                }
+                FrameLayer::MaxPool { pool, .. } => {
+                    let mut p = vec![0.0f32; in_len];
+                    match rule {
+                        Rule::Excitation => pool.eb_backward(&mut p, x, &p_top, frames),
+                        Rule::Gradient => pool.grad_backward(&mut p, x, &p_top, frames),
+                    }
+                    p
+                }
+                FrameLayer::AvgPool { pool, .. } => {
+                    let mut p = vec![0.0f32; in_len];
+                    match rule {
+                        Rule::Excitation => pool.eb_backward(&mut p, x, y, &p_top, frames),
+                        Rule::Gradient => pool.grad_backward(&mut p, &p_top, frames),
+                    }
+                    p
+                }
+                FrameLayer::Fc { fc, .. } => {
+                    let mut p = vec![0.0f32; in_len];
+                    match rule {
+                        Rule::Excitation => fc.eb_backward(&mut p, x, &p_top, frames),
+                        Rule::Gradient => fc.grad_backward(&mut p, &p_top, frames),
+                    }
+                    p
+                }
+            };
+        }
+        p_top
+    }
+}

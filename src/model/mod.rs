@@ -1,0 +1,47 @@
+//! A model directory: model.json and one .npy per parameter, loaded into layers.
+//! spec/model.md
+
+pub mod frame_net;
+pub mod load;
+pub mod schema;
+pub mod temporal;
+
+pub use frame_net::{FrameLayer, FrameNet, Rule};
+pub use schema::{ChannelOrder, InputSpec, ModelSpec};
+pub use temporal::TemporalLayer;
+
+use std::path::PathBuf;
+
+use crate::layers::Fc;
+
+/// A named inner-product head (the classifier or the frame classifier).
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub name: String,
+    pub fc: Fc,
+}
+
+/// A loaded CNN-LSTM (or CNN + mean-pool, or per-frame) model.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The directory it was loaded from.
+    pub dir: PathBuf,
+    pub name: String,
+    pub input: InputSpec,
+    /// The per-frame CNN, from the input to the feature blob (e.g. fc7).
+    pub frame: FrameNet,
+    /// The temporal stack over the clip's features (may be empty).
+    pub temporal: Vec<TemporalLayer>,
+    /// The classifier on the temporal stack's output (every step).
+    pub classifier: Head,
+    /// A per-frame head on the feature blob (the per-frame methods need it).
+    pub frame_classifier: Option<Head>,
+    pub labels: Vec<String>,
+}
+
+impl Model {
+    /// Number of classes of the classifier.
+    pub fn classes(&self) -> usize {
+        self.classifier.fc.outputs
+    }
+}
