@@ -135,3 +135,50 @@ impl AvgPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/pooling.md (average pooling): exact in f32.
+    #[test]
+    fn worked_example() {
+        let pool = AvgPool {
+            geometry: PoolGeometry::new(1, 3, 3, 2, 2, 0).unwrap(),
+        };
+        #[rustfmt::skip]
+        let x = [
+            1.0, 3.0, 0.0,
+            2.0, 0.0, 0.0,
+            2.0, 2.0, 4.0,
+        ];
+        let p_top = [0.75, 0.25, 0.125, 0.125];
+
+        // AVE-1: pool_size = [4, 2, 2, 1]
+        let mut y = [f32::NAN; 4];
+        pool.forward(&mut y, &x, 1);
+        assert_eq!(y, [1.5, 0.0, 2.0, 4.0]);
+
+        // AVE-2: z = y * pool_size = [6, 0, 4, 4]; the window with z == 0 drops its 0.25.
+        let mut p_bottom = [f32::NAN; 9];
+        pool.eb_backward(&mut p_bottom, &x, &y, &p_top, 1);
+        #[rustfmt::skip]
+        let want = [
+            0.125,  0.375,  0.0,
+            0.25,   0.0,    0.0,
+            0.0625, 0.0625, 0.125,
+        ];
+        assert_eq!(p_bottom, want);
+        assert_eq!(p_bottom.iter().sum::<f32>(), 1.0);
+
+        let mut dx = [f32::NAN; 9];
+        pool.grad_backward(&mut dx, &p_top, 1); // AVE-3
+        #[rustfmt::skip]
+        let want = [
+            0.1875, 0.1875, 0.125,
+            0.1875, 0.1875, 0.125,
+            0.0625, 0.0625, 0.125,
+        ];
+        assert_eq!(dx, want);
+    }
+}

@@ -267,3 +267,58 @@ impl Conv {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/conv.md: every value is a small dyadic rational, so
+    /// the f32 results are exact.
+    #[test]
+    fn worked_example() {
+        let g = ConvGeometry::new(1, 3, 3, 1, 2, 1, 0).unwrap();
+        assert_eq!((g.out_height(), g.out_width()), (2, 2)); // CONV-1
+        let conv = Conv::new(g, vec![1.0, -1.0, 2.0, 0.0], Some(vec![0.5]));
+        assert_eq!(conv.w_plus, [1.0, 0.0, 2.0, 0.0]); // EB-1
+        #[rustfmt::skip]
+        let x = [
+            1.0, 2.0, 0.0,
+            0.0, 0.0, 3.0,
+            2.0, 0.0, 1.0,
+        ];
+        let p_top = [0.5, 0.25, 0.125, 0.125];
+
+        let mut y = [f32::NAN; 4];
+        conv.forward(&mut y, &x, 1); // CONV-3
+        assert_eq!(y, [-0.5, 2.5, 4.5, -2.5]);
+
+        // CONV-4: z = [1, 2, 4, 0]; the output with z == 0 drops its 0.125.
+        let mut p_bottom = [f32::NAN; 9];
+        conv.eb_backward(&mut p_bottom, &x, &p_top, 1);
+        #[rustfmt::skip]
+        let want = [
+            0.5,   0.25, 0.0,
+            0.0,   0.0,  0.0,
+            0.125, 0.0,  0.0,
+        ];
+        assert_eq!(p_bottom, want);
+        assert_eq!(p_bottom.iter().sum::<f32>(), 0.875);
+
+        let mut dx = [f32::NAN; 9];
+        conv.grad_backward(&mut dx, &p_top, 1); // CONV-5
+        #[rustfmt::skip]
+        let want = [
+            0.5,   -0.25, -0.25,
+            1.125,  0.5,  -0.125,
+            0.25,   0.25,  0.0,
+        ];
+        assert_eq!(dx, want);
+    }
+
+    /// CONV-1's example in spec/layers/conv.md: H = 3, K = 2, S = 2, P = 1 gives 2.
+    #[test]
+    fn output_size_rounds_down() {
+        let g = ConvGeometry::new(1, 3, 3, 1, 2, 2, 1).unwrap();
+        assert_eq!((g.out_height(), g.out_width()), (2, 2));
+    }
+}

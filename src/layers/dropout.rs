@@ -21,3 +21,24 @@ impl Dropout {
         dx.copy_from_slice(dy);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/dropout.md: copies.
+    #[test]
+    fn worked_example() {
+        let x = [0.0, 1.5, -2.0];
+        let p_top = [0.25, 0.5, -0.75];
+        let mut y = [f32::NAN; 3];
+        Dropout.forward(&mut y, &x); // DROP-1
+        assert_eq!(y, x);
+        let mut p_bottom = [f32::NAN; 3];
+        Dropout.eb_backward(&mut p_bottom, &p_top); // DROP-2
+        assert_eq!(p_bottom, p_top);
+        let mut dx = [f32::NAN; 3];
+        Dropout.grad_backward(&mut dx, &p_top); // DROP-2
+        assert_eq!(dx, p_top);
+    }
+}

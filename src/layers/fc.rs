@@ -167,3 +167,51 @@ impl Fc {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/fc.md: every value is exact in f32.
+    #[test]
+    fn worked_example() {
+        // FC-1
+        assert_eq!(rows_and_inputs(&[2, 1, 3], 2), (2, 3));
+        assert_eq!(rows_and_inputs(&[2, 3, 2, 2], 1), (2, 12));
+
+        let fc = Fc::new(
+            3,
+            2,
+            vec![1.0, -1.0, 0.5, -2.0, 1.0, 0.0],
+            Some(vec![0.5, -1.0]),
+        );
+        let x = [1.0, 0.0, 2.0];
+        let p_top = [0.75, 0.25];
+
+        let mut y = [f32::NAN; 2];
+        fc.forward(&mut y, &x, 1); // FC-2
+        assert_eq!(y, [2.5, -3.0]);
+
+        // FC-3: z = [2, 0]; output 1 drops its 0.25.
+        let mut p_bottom = [f32::NAN; 3];
+        fc.eb_backward(&mut p_bottom, &x, &p_top, 1);
+        assert_eq!(p_bottom, [0.375, 0.0, 0.375]);
+
+        let mut dx = [f32::NAN; 3];
+        fc.grad_backward(&mut dx, &p_top, 1); // FC-4
+        assert_eq!(dx, [0.25, -0.5, 0.375]);
+
+        // FC-5: weights negated, bias kept.
+        let dual = fc.negated();
+        assert_eq!(dual.w, [-1.0, 1.0, -0.5, 2.0, -1.0, 0.0]);
+        assert_eq!(dual.b, Some(vec![0.5, -1.0]));
+        assert_eq!(dual.w_plus, [0.0, 1.0, 0.0, 2.0, 0.0, 0.0]);
+        let mut y = [f32::NAN; 2];
+        dual.forward(&mut y, &x, 1);
+        assert_eq!(y, [-1.5, 1.0]);
+        // z = [0, 2]
+        let mut p_bottom = [f32::NAN; 3];
+        dual.eb_backward(&mut p_bottom, &x, &p_top, 1);
+        assert_eq!(p_bottom, [0.25, 0.0, 0.0]);
+    }
+}

@@ -75,3 +75,27 @@ pub fn col2im(x_grad: &mut [f32], col: &[f32], g: &ConvGeometry) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CONV-2 and CONV-6 examples of spec/layers/conv.md: x = [[1, 2], [3, 4]], K = 2,
+    /// S = 1, P = 1 (3 x 3 outputs).
+    #[test]
+    fn worked_example_with_padding() {
+        let g = ConvGeometry::new(1, 2, 2, 1, 2, 1, 1).unwrap();
+        assert_eq!((g.out_height(), g.out_width()), (3, 3));
+        let mut col = [f32::NAN; 4 * 9];
+        im2col(&mut col, &[1.0, 2.0, 3.0, 4.0], &g);
+        // Row (ki, kj) = (0, 0) reads input (oh - 1, ow - 1); the padding reads as 0.
+        assert_eq!(col[..9], [0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
+        // Row (1, 1) reads input (oh, ow).
+        assert_eq!(col[27..], [1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]);
+
+        // CONV-6: every input position is read by all K*K = 4 offsets.
+        let mut x_grad = [f32::NAN; 4];
+        col2im(&mut x_grad, &[1.0; 4 * 9], &g);
+        assert_eq!(x_grad, [4.0; 4]);
+    }
+}

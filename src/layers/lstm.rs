@@ -102,8 +102,8 @@ impl Lstm {
         let mut h_conted = vec![0.0f32; n_n * h_n]; // (N, H)
         for t in 0..t_n {
             let a_t = &mut a[t * n_n * 4 * h_n..(t + 1) * n_n * 4 * h_n]; // (N, 4H)
-                                                                          // LSTM-2: a_t += (cont_t * h_{t-1}) W_hc^T; h_0 = 0
             if t > 0 {
+                // LSTM-2: a_t += (cont_t * h_{t-1}) W_hc^T; no term at t = 0 (h before it is 0)
                 let h_prev = &act.h[(t - 1) * n_n * h_n..t * n_n * h_n];
                 for s in 0..n_n {
                     let cont_ts = cont[t * n_n + s];
@@ -173,8 +173,10 @@ impl Lstm {
         p_h: &[f32],
     ) {
         let rows = act.steps * act.streams;
+        // LSTM-5, LSTM-6: the unit's backward; no recurrent path (back in time only through c)
         let mut p_a = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4H)
         self.backward_through_time(&mut p_a, cont, act, p_h, false);
+        // LSTM-7: FC-3 through W_xc on the T*N rows; z from x and W_xc+ only (no b_c)
         self.input_transform.eb_backward(p_x, x, &p_a, rows);
     }
 
@@ -183,14 +185,17 @@ impl Lstm {
     /// gradient of the inner product W_xc. spec/layers/lstm.md (LSTM-5), (LSTM-8)
     pub fn grad_backward(&self, dx: &mut [f32], cont: &[f32], act: &LstmActivations, dh: &[f32]) {
         let rows = act.steps * act.streams;
+        // LSTM-5 with the recurrent path LSTM-8
         let mut da = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4H)
         self.backward_through_time(&mut da, cont, act, dh, true);
+        // FC-4 through W_xc on the T*N rows
         self.input_transform.grad_backward(dx, &da, rows);
     }
 
     /// Overwrites `da` (T, N, 4H), the signal on every step's gate pre-activations, given the
     /// signal `dh_top` (T, N, H) on the outputs. With `recurrent`, step t also sends
     /// `cont_t * W_hc^T da_t` to h_{t-1} (the gradient); without, nothing (the original's EB).
+    /// spec/layers/lstm.md (LSTM-5), (LSTM-6), (LSTM-8)
     fn backward_through_time(
         &self,
         da: &mut [f32],
@@ -265,5 +270,75 @@ impl Lstm {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layer of spec/layers/lstm.md's worked example: D = H = 1, gates i, f, o with
+    /// pre-activation 0 for x = 2 (so that they are exactly 0.5), g = x + 0.5 * h_{t-1}.
+    fn example_lstm() -> Lstm {
+        Lstm::new(
+            1,
+            1,
+            vec![1.0, 1.0, 1.0, 1.0],
+            vec![-2.0, -2.0, -2.0, 0.0],
+            vec![0.0, 0.0, 0.0, 0.5],
+        )
+    }
+
+    fn forward(lstm: &Lstm, x: &[f32], cont: &[f32]) -> LstmActivations {
+        let mut act = LstmActivations::zeros(2, 1, 1);
+        act.gates.fill(f32::NAN);
+        act.c.fill(f32::NAN);
+        act.h.fill(f32::NAN);
+        lstm.forward(&mut act, x, cont);
+        act
+    }
+
+    /// The worked example of spec/layers/lstm.md: every value is exact in f32.
+    #[test]
+    fn worked_example() {
+        let lstm = example_lstm();
+        let (x, cont) = ([2.0, 2.0], [0.0, 1.0]);
+        let act = forward(&lstm, &x, &cont); // LSTM-1..LSTM-4
+        assert_eq!(act.gates, [0.5, 0.0, 0.5, 2.0, 0.5, 0.5, 0.5, 2.25]);
+        assert_eq!(act.c, [1.0, 1.625]);
+        assert_eq!(act.h, [0.5, 0.8125]);
+
+        // LSTM-5..LSTM-7: p_a = [0.125, 0, 0, 0.125 | 0.28125, 0.125, 0.40625, 0.25], z = 2.
+        let p_h = [0.0, 1.0];
+        let mut p_x = [f32::NAN; 2];
+        lstm.eb_backward(&mut p_x, &x, &cont, &act, &p_h);
+        assert_eq!(p_x, [0.25, 1.0625]);
+        assert_eq!(p_x.iter().sum::<f32>(), 1.3125); // 1 on h: the unit does not conserve
+
+        // LSTM-5, LSTM-8: the recurrent path adds dh = 0.125 at step 0.
+        let mut dx = [f32::NAN; 2];
+        lstm.grad_backward(&mut dx, &cont, &act, &p_h);
+        assert_eq!(dx, [0.34375, 1.0625]);
+    }
+
+    /// spec/layers/lstm.md (LSTM-P5): with cont = 0 at step 1, a signal on h at step 1 does
+    /// not reach step 0, in EB or gradient mode.
+    #[test]
+    fn clip_marker_cuts_the_past() {
+        let lstm = example_lstm();
+        let (x, cont) = ([2.0, 2.0], [0.0, 0.0]);
+        let act = forward(&lstm, &x, &cont);
+        assert_eq!(act.gates, [0.5, 0.0, 0.5, 2.0, 0.5, 0.0, 0.5, 2.0]);
+        assert_eq!(act.c, [1.0, 1.0]);
+        assert_eq!(act.h, [0.5, 0.5]);
+
+        // Step 1: p_a = [0.25, 0, 0.25, 0.25], z = 2: p_x[1] = 0.75.
+        let p_h = [0.0, 1.0];
+        let mut p_x = [f32::NAN; 2];
+        lstm.eb_backward(&mut p_x, &x, &cont, &act, &p_h);
+        assert_eq!(p_x, [0.0, 0.75]);
+        let mut dx = [f32::NAN; 2];
+        lstm.grad_backward(&mut dx, &cont, &act, &p_h);
+        assert_eq!(dx, [0.0, 0.75]);
     }
 }

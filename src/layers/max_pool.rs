@@ -64,6 +64,8 @@ impl MaxPool {
         best
     }
 
+    /// Overwrites `bottom` (N, C, H, W) with every output's `top` value added at its window's
+    /// argmax. spec/layers/pooling.md (MAX-2), (MAX-3)
     fn route_to_argmax(&self, bottom: &mut [f32], x: &[f32], top: &[f32], n: usize) {
         let g = &self.geometry;
         assert_eq!(
@@ -95,5 +97,44 @@ impl MaxPool {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/pooling.md (max pooling): exact in f32.
+    #[test]
+    fn worked_example() {
+        let pool = MaxPool {
+            geometry: PoolGeometry::new(1, 3, 3, 2, 2, 0).unwrap(),
+        };
+        #[rustfmt::skip]
+        let x = [
+            1.0, 3.0, 0.0,
+            2.0, 0.0, 0.0,
+            2.0, 2.0, 4.0,
+        ];
+        let p_top = [0.75, 0.25, 0.125, 0.125];
+
+        let mut y = [f32::NAN; 4];
+        pool.forward(&mut y, &x, 1); // MAX-1
+        assert_eq!(y, [3.0, 0.0, 2.0, 4.0]);
+
+        // MAX-2: ties go to the first position; the all-zero window routes to x[0, 2] = 0.
+        #[rustfmt::skip]
+        let want = [
+            0.0,   0.75, 0.25,
+            0.0,   0.0,  0.0,
+            0.125, 0.0,  0.125,
+        ];
+        let mut p_bottom = [f32::NAN; 9];
+        pool.eb_backward(&mut p_bottom, &x, &p_top, 1);
+        assert_eq!(p_bottom, want);
+
+        let mut dx = [f32::NAN; 9];
+        pool.grad_backward(&mut dx, &x, &p_top, 1); // MAX-3
+        assert_eq!(dx, want);
     }
 }

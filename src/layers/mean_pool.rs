@@ -79,3 +79,29 @@ impl MeanPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/mean_pool.md: T = 2, N = 1, D = 2; exact in f32.
+    #[test]
+    fn worked_example() {
+        let pool = MeanPool { steps: 2, width: 2 };
+        let x = [1.0, 0.0, 3.0, 0.0];
+        let p_top = [0.5, 0.5];
+
+        let mut y = [f32::NAN; 2];
+        pool.forward(&mut y, &x); // MEAN-1
+        assert_eq!(y, [2.0, 0.0]);
+
+        // MEAN-2: z = [4, 0]; unit 1 drops its 0.5.
+        let mut p_bottom = [f32::NAN; 4];
+        pool.eb_backward(&mut p_bottom, &x, &y, &p_top);
+        assert_eq!(p_bottom, [0.125, 0.0, 0.375, 0.0]);
+
+        let mut dx = [f32::NAN; 4];
+        pool.grad_backward(&mut dx, &p_top); // MEAN-3
+        assert_eq!(dx, [0.25; 4]);
+    }
+}

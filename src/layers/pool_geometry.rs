@@ -54,6 +54,17 @@ impl PoolGeometry {
                 in_width + 2 * pad
             ));
         }
+        // Every window must hold at least one input: (P_out - 1) * S - P < L (spec/layers/
+        // pooling.md, POOL-1). With P > 0 the output size's clip ensures it; with P = 0 and
+        // S > K the last window can start past the input, which Caffe reads out of bounds.
+        for (axis, len) in [("height", in_height), ("width", in_width)] {
+            let last_start = (pooled_len(len, kernel, stride, pad) - 1) * stride;
+            if last_start >= len + pad {
+                return Err(format!(
+                    "pooling kernel {kernel}, stride {stride}, pad {pad} over {axis} {len}: the last window would start past the input (stride larger than the kernel)"
+                ));
+            }
+        }
         Ok(PoolGeometry {
             channels,
             in_height,
@@ -115,5 +126,59 @@ fn window(p: usize, len: usize, kernel: usize, stride: usize, pad: usize) -> Win
         start: start.max(0) as usize,
         end: end.max(0) as usize,
         padded_len: (padded_end - start) as usize,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(start: usize, end: usize, padded_len: usize) -> Window {
+        Window {
+            start,
+            end,
+            padded_len,
+        }
+    }
+
+    /// The POOL-1 and POOL-2 examples of spec/layers/pooling.md, along the rows.
+    #[test]
+    fn output_sizes_and_windows() {
+        // L = 3, K = 2, S = 2, P = 0: a partial last window, not padded.
+        let g = PoolGeometry::new(1, 3, 3, 2, 2, 0).unwrap();
+        assert_eq!(g.out_height(), 2);
+        assert_eq!(g.row_window(0), w(0, 2, 2));
+        assert_eq!(g.row_window(1), w(2, 3, 1));
+
+        // L = 5, K = 3, S = 2, P = 1: padded rows count in the divisor.
+        let g = PoolGeometry::new(1, 5, 5, 3, 2, 1).unwrap();
+        assert_eq!(g.out_height(), 3);
+        assert_eq!(g.row_window(0), w(0, 2, 3));
+        assert_eq!(g.row_window(1), w(1, 4, 3));
+        assert_eq!(g.row_window(2), w(3, 5, 3));
+
+        // L = 5, K = 2, S = 2, P = 1: ceil gives 4, the window starting in the padding goes.
+        let g = PoolGeometry::new(1, 5, 5, 2, 2, 1).unwrap();
+        assert_eq!(g.out_height(), 3);
+        assert_eq!(g.row_window(0), w(0, 1, 2));
+        assert_eq!(g.row_window(2), w(3, 5, 2));
+
+        // L = 4, K = 3, S = 2, P = 1: the part of the last window past L + P is not counted.
+        let g = PoolGeometry::new(1, 4, 4, 3, 2, 1).unwrap();
+        assert_eq!(g.out_height(), 3);
+        assert_eq!(g.row_window(2), w(3, 4, 2));
+    }
+
+    /// A stride larger than the kernel without padding can leave the last window empty
+    /// (L = 5, K = 1, S = 3: the third window starts at 5): refused, not read out of bounds.
+    #[test]
+    fn a_window_past_the_input_is_refused() {
+        let err = PoolGeometry::new(1, 5, 5, 1, 3, 0).unwrap_err();
+        assert!(
+            err.contains("the last window would start past the input"),
+            "{err}"
+        );
+        // L = 7 with the same kernel and stride: windows at 0, 3 and 6, all inside.
+        assert!(PoolGeometry::new(1, 7, 7, 1, 3, 0).is_ok());
     }
 }

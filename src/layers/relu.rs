@@ -46,3 +46,30 @@ impl Relu {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/relu.md.
+    #[test]
+    fn worked_example() {
+        let x = [-1.0, 0.0, 2.0];
+        let p_top = [0.5, 0.25, 0.25];
+        let mut y = [f32::NAN; 3];
+        Relu.forward(&mut y, &x); // RELU-1
+        assert_eq!(y, [0.0, 0.0, 2.0]);
+
+        let mut p_bottom = [f32::NAN; 3];
+        Relu.eb_backward(&mut p_bottom, &x, &p_top); // RELU-2
+        assert_eq!(p_bottom, [0.0, 0.0, 0.25]);
+        // In place: the mask from the output is the same.
+        let mut p_bottom = [f32::NAN; 3];
+        Relu.eb_backward(&mut p_bottom, &y, &p_top);
+        assert_eq!(p_bottom, [0.0, 0.0, 0.25]);
+
+        let mut dx = [f32::NAN; 3];
+        Relu.grad_backward(&mut dx, &x, &p_top); // RELU-3
+        assert_eq!(dx, [0.0, 0.0, 0.25]);
+    }
+}

@@ -103,3 +103,25 @@ impl Softmax {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of spec/layers/softmax.md: exact in f32 (exp(0) = 1).
+    #[test]
+    fn worked_example() {
+        let logits = Softmax::over_axis(&[3, 1, 5], 2);
+        assert_eq!((logits.outer, logits.channels, logits.inner), (3, 5, 1));
+        let image = Softmax::over_axis(&[2, 3, 4, 5], 1);
+        assert_eq!((image.outer, image.channels, image.inner), (2, 3, 20));
+
+        let softmax = Softmax::over_axis(&[1, 2], 1);
+        let mut y = [f32::NAN; 2];
+        softmax.forward(&mut y, &[1.0, 1.0]); // SOFT-1
+        assert_eq!(y, [0.5, 0.5]);
+        let mut dx = [f32::NAN; 2];
+        softmax.grad_backward(&mut dx, &y, &[1.0, 0.0]); // SOFT-2
+        assert_eq!(dx, [0.25, -0.25]);
+    }
+}
