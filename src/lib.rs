@@ -1,13 +1,19 @@
 #![doc = include_str!("../spec/README.md")]
 #![deny(unsafe_code)]
 
+pub mod clip;
 pub mod error;
 pub mod gemm;
 pub mod grounding;
 pub mod layers;
+pub mod localize;
 pub mod model;
 pub mod npy;
+pub mod output;
 pub mod parallel;
+pub mod render;
+pub mod resize;
+pub mod rng;
 pub mod tensor;
 
 pub use error::Error;

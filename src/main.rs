@@ -1,23 +1,19 @@
-//! The `ebr` command line.
+//! The `ebr` command line. Exit codes: 0 success, 1 bad input or failure (one line on
+//! stderr), 2 bad usage (clap's message).
+
+mod cli;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// ebr: contrastive Excitation Backprop for RNNs (cEB-R; Bargal et al., CVPR 2018).
-///
-/// Given a CNN-LSTM video model and one clip, ebr shows where and when the evidence for a
-/// decision lies: a signed saliency map per frame and the temporal segment of the action.
-///
-/// This version holds the layers (forward, excitation backward and gradient backward, equal to
-/// the original Caffe code); the grounding commands (`ebr ground`, `ebr classify`,
-/// `ebr inspect`) come with the pipeline. See README.md and spec/.
-#[derive(Parser, Debug)]
-#[command(name = "ebr", version, about, long_about)]
-struct Cli {}
-
-fn main() {
-    // No subcommand yet: `ebr` and `ebr --help` print the help, `ebr --version` the version.
-    let _cli = Cli::parse();
-    let mut command = <Cli as clap::CommandFactory>::command();
-    // Printing the help can only fail on a closed stdout; there is nothing more to say then.
-    let _ = command.print_long_help();
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ebr: {error}");
+            ExitCode::from(1)
+        }
+    }
 }

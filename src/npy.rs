@@ -154,16 +154,31 @@ pub fn read_tensor(path: &Path) -> Result<Tensor, Error> {
 /// Reads a .npy file whose shape must be exactly `expected`; `field` says what the array is
 /// for (e.g. "conv1 weight [out, in, kh, kw]") and appears in the error.
 pub fn read_tensor_shaped(path: &Path, field: &str, expected: &[usize]) -> Result<Tensor, Error> {
-    let tensor = read_tensor(path)?;
-    if tensor.shape != expected {
+    read_npy_shaped(path, field, expected).map(|array| array.tensor)
+}
+
+/// As [`read_tensor_shaped`], keeping the conversion note; a missing file's error says what
+/// the file is for.
+pub fn read_npy_shaped(path: &Path, field: &str, expected: &[usize]) -> Result<NpyArray, Error> {
+    if !path.exists() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("missing: the file of {field}"),
+            ),
+        });
+    }
+    let array = read_npy(path)?;
+    if array.tensor.shape != expected {
         return Err(Error::Shape {
             path: path.to_path_buf(),
             field: field.to_string(),
             expected: expected.to_vec(),
-            found: tensor.shape,
+            found: array.tensor.shape,
         });
     }
-    Ok(tensor)
+    Ok(array)
 }
 
 /// Parses the bytes of a .npy file; `path` is only used in errors.

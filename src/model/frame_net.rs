@@ -61,9 +61,9 @@ pub enum Rule {
 #[derive(Clone, Debug)]
 pub struct FrameNet {
     pub layers: Vec<FrameLayer>,
-    /// blob_shapes[b] = (C, H, W) of blob b; blob 0 is the input; an fc blob is (O, 1, 1).
+    /// `blob_shapes[b]` = (C, H, W) of blob b; blob 0 is the input; an fc blob is (O, 1, 1).
     pub blob_shapes: Vec<[usize; 3]>,
-    /// layer_blob[i] = the blob layer i writes (its own, or the one below for in-place layers).
+    /// `layer_blob[i]` = the blob layer i writes (its own, or the one below for in-place layers).
     pub layer_blob: Vec<usize>,
 }
 

@@ -1,7 +1,7 @@
 //! Loading a model directory: model.json (src/model/schema.rs), the shape of every blob, and
 //! every parameter file with its expected shape. spec/model.md
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::frame_net::{frame_len, FrameLayer, FrameNet};
@@ -10,24 +10,74 @@ use super::temporal::TemporalLayer;
 use super::{Head, Model};
 use crate::error::Error;
 use crate::layers::{AvgPool, Conv, ConvGeometry, Fc, Lstm, MaxPool, PoolGeometry};
-use crate::npy::read_tensor_shaped;
+use crate::npy::read_npy_shaped;
+use crate::rng::Rng;
+use crate::tensor::{shape_string, Tensor};
+
+/// Where a model's parameters come from: its directory's .npy files, or a generator.
+/// `param(file, field, shape)` returns the tensor of `file` (e.g. "conv1_w.npy"), which must
+/// have `shape`; `field` says what it is for, for messages.
+type ParamSource<'a> = dyn FnMut(&str, &str, &[usize]) -> Result<Tensor, Error> + 'a;
 
 impl Model {
     /// Loads the model directory `dir`: its model.json and the parameter files it names.
     pub fn load(dir: &Path) -> Result<Model, Error> {
         let json = super::schema::model_json_path(dir);
         if !dir.is_dir() {
+            let reason = if dir.exists() {
+                "is not a directory (a model is a directory holding model.json and .npy files)"
+            } else {
+                "does not exist (a model is a directory holding model.json and .npy files)"
+            };
             return Err(Error::Model {
                 path: dir.to_path_buf(),
-                reason:
-                    "is not a directory (a model is a directory holding model.json and .npy files)"
-                        .to_string(),
+                reason: reason.to_string(),
             });
         }
         let spec = ModelSpec::read(&json)?;
-        build(dir, &json, &spec)
+        let mut notes = Vec::new();
+        let mut from_files = |file: &str, field: &str, shape: &[usize]| {
+            let path = dir.join(file);
+            let array = read_npy_shaped(&path, field, shape)?;
+            notes.extend(array.note(&path));
+            Ok(array.tensor)
+        };
+        let mut model = build(dir, &json, &spec, &mut from_files)?;
+        model.notes = notes;
+        Ok(model)
+    }
+
+    /// A model of `spec` with random weights: He initialisation (normal, variance 2 / fan_in)
+    /// for every weight, zero biases; `dir` is only recorded. For benchmarks and tests.
+    pub fn random(spec: &ModelSpec, seed: u64, dir: &Path) -> Result<Model, Error> {
+        let mut rng = Rng::new(seed);
+        let mut generate = |_file: &str, _field: &str, shape: &[usize]| {
+            let len: usize = shape.iter().product();
+            let data = if shape.len() == 1 {
+                vec![0.0f32; len]
+            } else {
+                let fan_in: usize = shape[1..].iter().product();
+                let std = (2.0 / fan_in.max(1) as f64).sqrt();
+                (0..len).map(|_| (rng.normal() * std) as f32).collect()
+            };
+            Ok(Tensor::new(shape.to_vec(), data))
+        };
+        build(
+            dir,
+            &super::schema::model_json_path(dir),
+            spec,
+            &mut generate,
+        )
     }
 }
+
+/// The most parameter values a model may have (4 GiB as f32; VGG16-LSTM has 0.14 G): a
+/// model.json that implies more is refused before anything is allocated.
+pub const PARAMETER_BUDGET: usize = 1 << 30;
+
+/// The most values one frame's blobs may hold together (4 GiB as f32; VGG16 at 224 px has
+/// 15 M).
+pub const FRAME_BLOB_BUDGET: usize = 1 << 30;
 
 fn model_error(json: &Path, reason: String) -> Error {
     Error::Model {
@@ -36,10 +86,35 @@ fn model_error(json: &Path, reason: String) -> Error {
     }
 }
 
-fn build(dir: &Path, json: &Path, spec: &ModelSpec) -> Result<Model, Error> {
+fn build(
+    dir: &Path,
+    json: &Path,
+    spec: &ModelSpec,
+    source: &mut ParamSource,
+) -> Result<Model, Error> {
+    // Every parameter's size is checked against the budget before it is read or made.
+    let mut parameters = 0usize;
+    let mut param = |file: &str, field: &str, shape: &[usize]| {
+        let len = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+        match len.and_then(|n| parameters.checked_add(n)) {
+            Some(total) if total <= PARAMETER_BUDGET => {
+                parameters = total;
+                source(file, field, shape)
+            }
+            _ => Err(model_error(
+                json,
+                format!(
+                    "{field} of shape {} takes the model past {PARAMETER_BUDGET} parameters (4 GiB of float32), more than ebr accepts",
+                    shape_string(shape)
+                ),
+            )),
+        }
+    };
+    let param = &mut param;
     check_unique_names(json, spec)?;
     let input = [spec.input.channels, spec.input.height, spec.input.width];
     let mut shape = input;
+    let mut blob_values = frame_len(input);
     let mut layers = Vec::with_capacity(spec.frame.len());
     let mut output_shapes = Vec::with_capacity(spec.frame.len());
     for (i, layer) in spec.frame.iter().enumerate() {
@@ -56,12 +131,12 @@ fn build(dir: &Path, json: &Path, spec: &ModelSpec) -> Result<Model, Error> {
             } => {
                 let g = ConvGeometry::new(c, h, w, *out, *kernel, *stride, *pad)
                     .map_err(|e| at(format!("conv \"{name}\" on a {c}x{h}x{w} input: {e}")))?;
-                let weight = read_tensor_shaped(
-                    &dir.join(format!("{name}_w.npy")),
+                let weight = param(
+                    &format!("{name}_w.npy"),
                     &format!("{name} weight [out, in, kh, kw]"),
                     &[*out, c, *kernel, *kernel],
                 )?;
-                let b = read_bias(dir, name, *bias, *out)?;
+                let b = read_bias(param, name, *bias, *out)?;
                 let out_shape = [*out, g.out_height(), g.out_width()];
                 (
                     FrameLayer::Conv {
@@ -106,7 +181,7 @@ fn build(dir: &Path, json: &Path, spec: &ModelSpec) -> Result<Model, Error> {
                 (built, out_shape)
             }
             FrameLayerSpec::Fc { name, out, bias } => {
-                let fc = load_fc(dir, name, *out, frame_len(shape), *bias)?;
+                let fc = load_fc(param, name, *out, frame_len(shape), *bias)?;
                 (
                     FrameLayer::Fc {
                         name: name.clone(),
@@ -116,6 +191,14 @@ fn build(dir: &Path, json: &Path, spec: &ModelSpec) -> Result<Model, Error> {
                 )
             }
         };
+        // Sizes are at most MAX_SIZE (schema.rs), so C*H*W cannot overflow here.
+        blob_values += frame_len(out);
+        if blob_values > FRAME_BLOB_BUDGET {
+            return Err(at(format!(
+                "its output {}x{}x{} takes one frame's blobs past {FRAME_BLOB_BUDGET} values (4 GiB of float32), more than ebr accepts",
+                out[0], out[1], out[2]
+            )));
+        }
         layers.push(built);
         output_shapes.push(out);
         shape = out;
@@ -134,18 +217,18 @@ fn build(dir: &Path, json: &Path, spec: &ModelSpec) -> Result<Model, Error> {
     for layer in &spec.temporal {
         match layer {
             TemporalLayerSpec::Lstm { name, hidden } => {
-                let w_xc = read_tensor_shaped(
-                    &dir.join(format!("{name}_W_xc.npy")),
+                let w_xc = param(
+                    &format!("{name}_W_xc.npy"),
                     &format!("{name} input weight W_xc [4H, D]"),
                     &[4 * hidden, width],
                 )?;
-                let b_c = read_tensor_shaped(
-                    &dir.join(format!("{name}_b_c.npy")),
+                let b_c = param(
+                    &format!("{name}_b_c.npy"),
                     &format!("{name} gate bias b_c [4H]"),
                     &[4 * hidden],
                 )?;
-                let w_hc = read_tensor_shaped(
-                    &dir.join(format!("{name}_W_hc.npy")),
+                let w_hc = param(
+                    &format!("{name}_W_hc.npy"),
                     &format!("{name} recurrent weight W_hc [4H, H]"),
                     &[4 * hidden, *hidden],
                 )?;
@@ -158,9 +241,9 @@ fn build(dir: &Path, json: &Path, spec: &ModelSpec) -> Result<Model, Error> {
             TemporalLayerSpec::MeanPool => temporal.push(TemporalLayer::MeanPool),
         }
     }
-    let classifier = load_head(dir, &spec.classifier, width)?;
+    let classifier = load_head(param, &spec.classifier, width)?;
     let frame_classifier = match &spec.frame_classifier {
-        Some(head) => Some(load_head(dir, head, frame.feature_len())?),
+        Some(head) => Some(load_head(param, head, frame.feature_len())?),
         None => None,
     };
     Ok(Model {
@@ -172,85 +255,99 @@ fn build(dir: &Path, json: &Path, spec: &ModelSpec) -> Result<Model, Error> {
         classifier,
         frame_classifier,
         labels: spec.labels.clone(),
+        spec: spec.clone(),
+        notes: Vec::new(),
     })
 }
 
 /// Layer names are how users and files refer to layers: they must be unique, and "data" is
 /// the input's.
 fn check_unique_names(json: &Path, spec: &ModelSpec) -> Result<(), Error> {
-    let mut names: Vec<&str> = Vec::new();
-    for layer in &spec.frame {
+    // (name, where it is in model.json)
+    let mut names: Vec<(&str, String)> = Vec::new();
+    for (i, layer) in spec.frame.iter().enumerate() {
         match layer {
-            FrameLayerSpec::Conv { name, .. } | FrameLayerSpec::Fc { name, .. } => names.push(name),
+            FrameLayerSpec::Conv { name, .. } | FrameLayerSpec::Fc { name, .. } => {
+                names.push((name, format!("frame[{i}]")))
+            }
             FrameLayerSpec::MaxPool {
                 name: Some(name), ..
             }
             | FrameLayerSpec::AvgPool {
                 name: Some(name), ..
-            } => names.push(name),
+            } => names.push((name, format!("frame[{i}]"))),
             _ => {}
         }
     }
-    for layer in &spec.temporal {
+    for (i, layer) in spec.temporal.iter().enumerate() {
         if let TemporalLayerSpec::Lstm { name, .. } = layer {
-            names.push(name);
+            names.push((name, format!("temporal[{i}]")));
         }
     }
-    names.push(&spec.classifier.name);
+    names.push((&spec.classifier.name, "classifier".to_string()));
     if let Some(head) = &spec.frame_classifier {
-        names.push(&head.name);
+        names.push((&head.name, "frame_classifier".to_string()));
     }
-    let mut seen = HashSet::new();
-    for name in names {
-        if name == "data" {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (name, at) in &names {
+        if *name == "data" {
             return Err(model_error(
                 json,
-                "the layer name \"data\" is reserved for the input".to_string(),
+                format!("{at}: the layer name \"data\" is reserved for the input"),
             ));
         }
         if name.is_empty() || name.contains(['/', '\\']) {
             return Err(model_error(
                 json,
-                format!(
-                    "the layer name \"{name}\" must be non-empty and contain no path separator"
-                ),
+                format!("{at}: the layer name \"{name}\" must be non-empty and contain no path separator"),
             ));
         }
-        if !seen.insert(name) {
+        if let Some(first) = seen.insert(name, at) {
             return Err(model_error(
                 json,
-                format!("the layer name \"{name}\" is used twice"),
+                format!("the layer name \"{name}\" is used twice: {first} and {at}"),
             ));
         }
     }
     Ok(())
 }
 
-fn read_bias(dir: &Path, name: &str, bias: bool, out: usize) -> Result<Option<Vec<f32>>, Error> {
+fn read_bias(
+    param: &mut ParamSource,
+    name: &str,
+    bias: bool,
+    out: usize,
+) -> Result<Option<Vec<f32>>, Error> {
     if !bias {
         return Ok(None);
     }
-    let b = read_tensor_shaped(
-        &dir.join(format!("{name}_b.npy")),
+    let b = param(
+        &format!("{name}_b.npy"),
         &format!("{name} bias [out]"),
         &[out],
     )?;
     Ok(Some(b.data))
 }
 
-fn load_fc(dir: &Path, name: &str, out: usize, inputs: usize, bias: bool) -> Result<Fc, Error> {
-    let w = read_tensor_shaped(
-        &dir.join(format!("{name}_w.npy")),
+fn load_fc(
+    param: &mut ParamSource,
+    name: &str,
+    out: usize,
+    inputs: usize,
+    bias: bool,
+) -> Result<Fc, Error> {
+    let w = param(
+        &format!("{name}_w.npy"),
         &format!("{name} weight [out, in]"),
         &[out, inputs],
     )?;
-    let b = read_bias(dir, name, bias, out)?;
+    let b = read_bias(param, name, bias, out)?;
     Ok(Fc::new(inputs, out, w.data, b))
 }
 
-fn load_head(dir: &Path, head: &FcSpec, inputs: usize) -> Result<Head, Error> {
+fn load_head(param: &mut ParamSource, head: &FcSpec, inputs: usize) -> Result<Head, Error> {
     Ok(Head {
         name: head.name.clone(),
-        fc: load_fc(dir, &head.name, head.out, inputs, head.bias)?,
+        fc: load_fc(param, &head.name, head.out, inputs, head.bias)?,
     })
 }

@@ -3,6 +3,7 @@
 
 pub mod frame_net;
 pub mod load;
+pub mod save;
 pub mod schema;
 pub mod temporal;
 
@@ -37,6 +38,10 @@ pub struct Model {
     /// A per-frame head on the feature blob (the per-frame methods need it).
     pub frame_classifier: Option<Head>,
     pub labels: Vec<String>,
+    /// What model.json said.
+    pub spec: ModelSpec,
+    /// What loading changed, for the user (e.g. a float64 file converted to float32).
+    pub notes: Vec<String>,
 }
 
 impl Model {

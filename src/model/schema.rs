@@ -10,6 +10,11 @@ use crate::error::Error;
 /// The format tag every model.json carries.
 pub const FORMAT: &str = "ebr-model-1";
 
+/// The largest value of any size field (channels, kernel, stride, pad, out, hidden, ...):
+/// far beyond real models, small enough that the loader's shape arithmetic cannot overflow
+/// (products are then checked against a memory budget in src/model/load.rs).
+pub const MAX_SIZE: usize = 1 << 20;
+
 /// How a frame image becomes the model's input (spec/model.md, "input").
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputSpec {
@@ -19,13 +24,13 @@ pub struct InputSpec {
     /// [height, width] every frame is resized to before the crop, if given.
     pub resize: Option<[usize; 2]>,
     /// Values in [0, 1] are multiplied by this (255 for Caffe models, 1 for PyTorch ones).
-    pub scale: f32,
+    pub scale: f64,
     /// Channel order of the model's input: "bgr" (Caffe) or "rgb".
     pub channel_order: ChannelOrder,
     /// Subtracted per channel, in the model's channel order, after scaling.
-    pub mean: Vec<f32>,
+    pub mean: Vec<f64>,
     /// Divided per channel after the mean (PyTorch's normalisation); 1 when absent.
-    pub std: Vec<f32>,
+    pub std: Vec<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,11 +155,15 @@ impl<'a> Fields<'a> {
     }
 
     /// A whole number >= `min`.
+    /// A whole number in `min..=MAX_SIZE`.
     fn count(&self, key: &str, min: u64) -> Result<usize, Error> {
         let value = self.required(key)?;
         match value.as_u64() {
-            Some(n) if n >= min => usize::try_from(n)
-                .map_err(|_| self.error(key, format!("{n} is too large for this machine"))),
+            Some(n) if n > MAX_SIZE as u64 => Err(self.error(
+                key,
+                format!("{n} is larger than ebr accepts for a size ({MAX_SIZE})"),
+            )),
+            Some(n) if n >= min => Ok(n as usize),
             _ => Err(self.error(
                 key,
                 format!("must be a whole number >= {min}, found {}", describe(value)),
@@ -169,7 +178,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn number(&self, key: &str) -> Result<f32, Error> {
+    fn number(&self, key: &str) -> Result<f64, Error> {
         let value = self.required(key)?;
         finite(value).ok_or_else(|| {
             self.error(
@@ -191,7 +200,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn numbers(&self, key: &str, len: usize) -> Result<Vec<f32>, Error> {
+    fn numbers(&self, key: &str, len: usize) -> Result<Vec<f64>, Error> {
         let value = self.required(key)?;
         let items = value.as_array().ok_or_else(|| {
             self.error(
@@ -243,8 +252,10 @@ fn json_error(file: &Path, field: &str, reason: String) -> Error {
     }
 }
 
-fn finite(value: &Value) -> Option<f32> {
-    value.as_f64().map(|v| v as f32).filter(|v| v.is_finite())
+/// Values read as f64, as JSON holds them: the preprocessing subtracts the means as the
+/// demo's numpy does (float64 decimals), which makes it bit-exact (spec/preprocess.md).
+fn finite(value: &Value) -> Option<f64> {
+    value.as_f64().filter(|v| v.is_finite())
 }
 
 /// A short description of a JSON value for messages: `"3"` (a string), `-1`, `a list`.
@@ -276,6 +287,13 @@ impl ModelSpec {
             field: "(file)".to_string(),
             reason: format!("not valid JSON: {e}"),
         })?;
+        if !value.is_object() {
+            return Err(Error::Json {
+                path: path.to_path_buf(),
+                field: "(file)".to_string(),
+                reason: format!("must hold one JSON object, found {}", describe(&value)),
+            });
+        }
         let top = Fields::of(path, String::new(), &value)?;
 
         let format = top.string("format")?;
@@ -527,4 +545,66 @@ fn parse_labels(top: &Fields, classes: usize) -> Result<Vec<String>, Error> {
 /// The path of a model directory's model.json.
 pub fn model_json_path(dir: &Path) -> PathBuf {
     dir.join("model.json")
+}
+
+impl ModelSpec {
+    /// The model.json text of this description (the inverse of [`ModelSpec::parse`]).
+    pub fn to_json(&self) -> Value {
+        use serde_json::json;
+        let i = &self.input;
+        let mut input = json!({
+            "channels": i.channels, "height": i.height, "width": i.width,
+            "crop": "center", "scale": i.scale,
+            "channel_order": match i.channel_order { ChannelOrder::Bgr => "bgr", ChannelOrder::Rgb => "rgb" },
+            "mean": i.mean, "std": i.std,
+        });
+        if let Some(resize) = i.resize {
+            input["resize"] = json!(resize);
+        }
+        let frame: Vec<Value> = self
+            .frame
+            .iter()
+            .map(|layer| match layer {
+                FrameLayerSpec::Conv { name, out, kernel, stride, pad, bias } => json!({
+                    "type": "conv", "name": name, "out": out, "kernel": kernel,
+                    "stride": stride, "pad": pad, "bias": bias,
+                }),
+                FrameLayerSpec::Relu => json!({"type": "relu"}),
+                FrameLayerSpec::Dropout => json!({"type": "dropout"}),
+                FrameLayerSpec::MaxPool { name, kernel, stride, pad } => json!({
+                    "type": "max_pool", "name": name, "kernel": kernel, "stride": stride, "pad": pad,
+                }),
+                FrameLayerSpec::AvgPool { name, kernel, stride, pad } => json!({
+                    "type": "avg_pool", "name": name, "kernel": kernel, "stride": stride, "pad": pad,
+                }),
+                FrameLayerSpec::Fc { name, out, bias } => json!({
+                    "type": "fc", "name": name, "out": out, "bias": bias,
+                }),
+            })
+            .collect();
+        let temporal: Vec<Value> = self
+            .temporal
+            .iter()
+            .map(|layer| match layer {
+                TemporalLayerSpec::Lstm { name, hidden } => {
+                    json!({"type": "lstm", "name": name, "hidden": hidden})
+                }
+                TemporalLayerSpec::MeanPool => json!({"type": "mean_pool"}),
+            })
+            .collect();
+        let head = |h: &FcSpec| json!({"type": "fc", "name": h.name, "out": h.out, "bias": h.bias});
+        let mut model = json!({
+            "format": FORMAT,
+            "name": self.name,
+            "input": input,
+            "frame": frame,
+            "temporal": temporal,
+            "classifier": head(&self.classifier),
+            "labels": self.labels,
+        });
+        if let Some(h) = &self.frame_classifier {
+            model["frame_classifier"] = head(h);
+        }
+        model
+    }
 }

@@ -22,12 +22,12 @@ pub enum TemporalActivations {
 /// The forward pass of the whole stack: every layer's input and activations.
 #[derive(Clone, Debug)]
 pub struct TemporalForward {
-    /// inputs[l]: (steps_l, width_l), the input of layer l; inputs[0] is the clip's features.
+    /// `inputs[l]`: (steps_l, width_l), the input of layer l; `inputs[0]` is the features.
     pub inputs: Vec<Vec<f32>>,
     /// (steps, width) of every input, then of the output.
     pub sizes: Vec<(usize, usize)>,
     pub activations: Vec<TemporalActivations>,
-    /// cont[l]: the clip markers of layer l's steps (0 for the first step, 1 after).
+    /// `cont[l]`: the clip markers of layer l's steps (0 for the first step, 1 after).
     pub cont: Vec<Vec<f32>>,
     /// The stack's output: (steps, width) = *sizes.last().
     pub output: Vec<f32>,

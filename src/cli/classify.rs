@@ -1,0 +1,60 @@
+//! `ebr classify`: the model's prediction for a clip, over the clip and per step.
+
+use clap::Args;
+
+use ebr::clip::load_clip;
+use ebr::grounding::forward_clip;
+use ebr::Error;
+
+use super::progress::frame_bar;
+use super::{load_model, top_classes, Input};
+
+/// Top classes of a clip: the softmax averaged over the steps (as the demo ranks them), then
+/// the top classes at every step.
+///
+/// Example:
+///   ebr classify --model fixtures/caffe/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    input: Input,
+    /// How many classes to list.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    top: usize,
+}
+
+pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
+    let model = load_model(&args.input.model, args.input.quiet)?;
+    let clip = load_clip(&args.input.clip, &model.input)?;
+    let bar = frame_bar(clip.frames, args.input.quiet, "forward");
+    let fwd = forward_clip(
+        &model,
+        &clip.data,
+        clip.frames,
+        &args.input.execution(),
+        &|n| bar.inc(n as u64),
+    );
+    bar.finish_and_clear();
+    let classes = model.classes();
+    let name = |k: usize| model.labels[k].as_str();
+    println!(
+        "{} frames, {} step(s); top {} over the clip (softmax averaged over the steps):",
+        clip.frames,
+        fwd.steps(),
+        args.top.min(classes)
+    );
+    for (k, p) in top_classes(&fwd.mean_probs(), args.top) {
+        println!("  {p:.4}  {k:>4}  {}", name(k));
+    }
+    println!("per step:");
+    for s in 0..fwd.steps() {
+        let row = &fwd.probs[s * classes..(s + 1) * classes];
+        let listed: Vec<String> = top_classes(row, args.top)
+            .into_iter()
+            .map(|(k, p)| format!("{} {p:.3}", name(k)))
+            .collect();
+        println!("  step {s:>4}: {}", listed.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! `ebr ground`: where and when the evidence for a class lies in one clip. Runs one method
+//! (spec/pipeline.md), localizes the result (spec/localize.md), draws it (spec/render.md) and
+//! writes everything into --out at once.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use ebr::clip::{deprocess_frame, load_clip, Clip, ClipSource};
+use ebr::grounding::{forward_clip, ground, map_blob, Grounding, Options};
+use ebr::localize::{
+    frame_sums, known_length_window, peak_point, temporal_peak, unknown_length_segment,
+};
+use ebr::model::{FrameLayer, Model};
+use ebr::npy::{write_atomically, write_npy};
+use ebr::output::OutputDir;
+use ebr::render::gif::write_gif;
+use ebr::render::overlay::overlay;
+use ebr::render::timeline::timeline_svg;
+use ebr::render::write_png;
+use ebr::{Error, Tensor};
+
+use super::progress::frame_bar;
+use super::{
+    class_names, load_model, resolve_class, top_classes, Input, MethodArg, NormalizationArg,
+    PriorArg,
+};
+
+/// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
+const GIF_DELAY_MS: u32 = 83;
+
+/// Ground a class in a clip: a signed saliency map per frame at a layer, the frames' sums over
+/// time, the action's segment, and overlays.
+///
+/// Writes into --out (replaced as a whole, only if it is an earlier ebr output or empty):
+///   maps.npy        (T, h, w) float32, the signed maps at --layer
+///   summary.json    model, clip, method, target, top-5 predictions, per-frame sums and peak
+///                   points (in the model's input frame and in the original frame), the
+///                   segment, the temporal peak
+///   frames/NNNN.png the maps drawn over the frames as the demo does (jet)
+///   overlay.gif     the overlays animated
+///   timeline.svg    the per-frame sums over time, the segment shaded
+///
+/// Examples:
+///   ebr ground --model fixtures/caffe/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy --target 3
+///   ebr ground --model DIR --clip frames/ --target HorseRiding --layer conv5_1 --prior all --out result
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct GroundArgs {
+    #[command(flatten)]
+    input: Input,
+    /// The class to ground: its name (a label of model.json) or its index.
+    #[arg(long, value_name = "NAME|INDEX")]
+    target: String,
+    /// The method (spec/pipeline.md).
+    #[arg(long, value_enum, default_value_t = MethodArg::Cebr)]
+    method: MethodArg,
+    /// The layer whose signal is the map: "data" or a named layer of the model's "frame"
+    /// (`ebr inspect` lists them). Default: the last convolution.
+    #[arg(long, value_name = "NAME")]
+    layer: Option<String>,
+    /// Where the one-hot prior goes on the logits.
+    #[arg(long, value_enum, default_value_t = PriorArg::Last)]
+    prior: PriorArg,
+    /// The temporal normalization of cEB-R and EB-R.
+    #[arg(long, value_enum, default_value_t = NormalizationArg::Paper)]
+    normalization: NormalizationArg,
+    /// The action's length in frames, if known: also report the best window of that length.
+    #[arg(long, value_name = "L")]
+    length: Option<usize>,
+    /// Output directory.
+    #[arg(long, default_value = "ebr-out", value_name = "DIR")]
+    out: PathBuf,
+    /// Write maps.npy, summary.json and timeline.svg only (no PNG frames, no GIF).
+    #[arg(long)]
+    no_overlays: bool,
+}
+
+/// The default map layer: the last convolution (conv5_3 in VGG16), else the input.
+fn default_layer(model: &Model) -> String {
+    model
+        .frame
+        .layers
+        .iter()
+        .rev()
+        .find_map(|layer| match layer {
+            FrameLayer::Conv { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "data".to_string())
+}
+
+pub fn run(args: &GroundArgs) -> Result<(), Error> {
+    // Everything the user typed is checked before the long work starts.
+    let model = load_model(&args.input.model, args.input.quiet)?;
+    let method = args.method.method();
+    if method.per_frame() && model.frame_classifier.is_none() {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "method {} needs a frame_classifier, and {} has none (use cebr, ebr or bpr)",
+                method.name(),
+                args.input.model.join("model.json").display()
+            ),
+        });
+    }
+    let names = class_names(&model, method);
+    let class = resolve_class(&names, &args.target)?;
+    let layer = args.layer.clone().unwrap_or_else(|| default_layer(&model));
+    map_blob(&model, &layer)?;
+    let clip = load_clip(&args.input.clip, &model.input)?;
+    if let Some(length) = args.length {
+        if length == 0 || length > clip.frames {
+            return Err(Error::Unsupported {
+                reason: format!(
+                    "--length {length} must be between 1 and the clip's {} frames",
+                    clip.frames
+                ),
+            });
+        }
+    }
+    let out = OutputDir::create(&args.out)?;
+
+    let bar = frame_bar(2 * clip.frames, args.input.quiet, method.name());
+    let progress = |n: usize| bar.inc(n as u64);
+    let fwd = forward_clip(
+        &model,
+        &clip.data,
+        clip.frames,
+        &args.input.execution(),
+        &progress,
+    );
+    let options = Options {
+        method,
+        class,
+        layer: layer.clone(),
+        prior: args.prior.prior(),
+        normalization: args.normalization.normalization(),
+    };
+    let grounding = ground(&model, &fwd, &clip.data, &options, &progress)?;
+    bar.finish_and_clear();
+
+    let [_, h, w] = grounding.layer_shape;
+    let t_n = clip.frames;
+    let sums = frame_sums(&grounding.maps, t_n);
+    let peak = temporal_peak(&sums);
+    let segment = unknown_length_segment(&sums);
+    let window = args.length.and_then(|l| known_length_window(&sums, l));
+
+    write_npy(
+        &out.path("maps.npy")?,
+        &Tensor::new(vec![t_n, h, w], grounding.maps.clone()),
+    )?;
+    let timeline_title = format!(
+        "{} of {} ({}), per-frame sums at {layer}",
+        method.name(),
+        names[class],
+        class
+    );
+    write_atomically(
+        &out.path("timeline.svg")?,
+        timeline_svg(&sums, Some(segment), Some(peak), &timeline_title).as_bytes(),
+    )?;
+    if !args.no_overlays {
+        write_overlays(&out, &model, &clip, &grounding)?;
+    }
+    let summary = summary(
+        args,
+        &model,
+        &clip,
+        &fwd.mean_probs(),
+        &names,
+        &grounding,
+        &sums,
+        segment,
+        window,
+        peak,
+    );
+    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
+    write_atomically(
+        &out.path(ebr::output::MARKER)?,
+        format!("{text}\n").as_bytes(),
+    )?;
+    let written = out.commit()?;
+
+    if !args.input.quiet {
+        let top: Vec<String> = top_classes(&fwd.mean_probs(), 5)
+            .into_iter()
+            .map(|(k, p)| format!("{} {p:.3}", model.labels[k]))
+            .collect();
+        println!("predicted (mean over steps): {}", top.join(", "));
+        println!(
+            "{} of {} at {layer}: segment frames {}..={} (peak {peak}, sum {:.4}); {}",
+            method.name(),
+            names[class],
+            segment.0,
+            segment.1,
+            sums[peak],
+            written.display()
+        );
+    }
+    Ok(())
+}
+
+fn write_overlays(out: &OutputDir, model: &Model, clip: &Clip, g: &Grounding) -> Result<(), Error> {
+    let [c, height, width] = model.frame.input_shape();
+    let [_, h, w] = g.layer_shape;
+    let mut drawn = Vec::with_capacity(clip.frames);
+    for t in 0..clip.frames {
+        let frame = &clip.data[t * c * height * width..(t + 1) * c * height * width];
+        let image = deprocess_frame(frame, &model.input);
+        let picture = overlay(&image, &g.maps[t * h * w..(t + 1) * h * w], h, w);
+        write_png(&out.path(&format!("frames/{t:04}.png"))?, &picture)?;
+        drawn.push(picture);
+    }
+    write_gif(&out.path("overlay.gif")?, &drawn, GIF_DELAY_MS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    args: &GroundArgs,
+    model: &Model,
+    clip: &Clip,
+    mean_probs: &[f32],
+    names: &[String],
+    g: &Grounding,
+    sums: &[f32],
+    segment: (usize, usize),
+    window: Option<(usize, usize)>,
+    peak: usize,
+) -> Value {
+    let [_, height, width] = model.frame.input_shape();
+    let [_, h, w] = g.layer_shape;
+    let (sources, clip_kind): (Vec<Value>, &str) = match &clip.source {
+        ClipSource::Frames { paths } => (
+            paths
+                .iter()
+                .map(|p| json!(p.display().to_string()))
+                .collect(),
+            "frames",
+        ),
+        ClipSource::Npy { .. } => (vec![Value::Null; clip.frames], "npy"),
+    };
+    let frames: Vec<Value> = (0..clip.frames)
+        .map(|t| {
+            let (row, col) = peak_point(&g.maps[t * h * w..(t + 1) * h * w], h, w, height, width);
+            let (orig_row, orig_col) = clip.geometry.to_original(row as f32, col as f32);
+            json!({
+                "frame": t,
+                "source": sources[t],
+                "sum": sums[t],
+                "peak": {"row": row, "col": col},
+                "peak_in_original": {"row": orig_row, "col": orig_col},
+            })
+        })
+        .collect();
+    let top5: Vec<Value> = top_classes(mean_probs, 5)
+        .into_iter()
+        .map(|(k, p)| json!({"index": k, "name": model.labels[k], "probability": p}))
+        .collect();
+    json!({
+        "ebr_version": env!("CARGO_PKG_VERSION"),
+        "model": {"dir": args.input.model.display().to_string(), "name": model.name},
+        "clip": {"path": args.input.clip.display().to_string(), "kind": clip_kind, "frames": clip.frames,
+                 "original_size": clip.geometry.original, "input_size": [height, width]},
+        "method": g.options.method.name(),
+        "layer": g.options.layer,
+        "map_size": [h, w],
+        "prior": format!("{:?}", g.options.prior).to_lowercase(),
+        "normalization": format!("{:?}", g.options.normalization).to_lowercase(),
+        "target": {"index": g.options.class, "name": names[g.options.class]},
+        "predicted_top5": top5,
+        "predicted_top5_note": "softmax averaged over the steps, as the demo ranks its predictions",
+        "segment": {"start": segment.0, "end": segment.1, "rule": "anchor = peak sum; grow while the next frame's sum >= 0"},
+        "window": window.map(|(s, e)| json!({"start": s, "end": e, "length": e - s + 1})),
+        "temporal_peak": peak,
+        "frames": frames,
+    })
+}

@@ -1,0 +1,128 @@
+//! `ebr inspect`: the layers of a model, their output shapes, parameter counts, strides and
+//! receptive fields, and which of them `--layer` accepts.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use ebr::model::{FrameLayer, Model, TemporalLayer};
+use ebr::Error;
+
+/// The layers of a model directory: output shape, parameters, stride and receptive field (in
+/// input pixels), and the names `ebr ground --layer` accepts.
+///
+/// Example:
+///   ebr inspect --model fixtures/caffe/tiny_cnn_lstm
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct InspectArgs {
+    /// Model directory: model.json and one .npy per parameter.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+}
+
+/// (stride, receptive field) after a layer with `kernel` and `stride`, given the jump and the
+/// receptive field of its input (in input pixels).
+fn after(kernel: usize, stride: usize, jump: usize, field: usize) -> (usize, usize) {
+    (jump * stride, field + (kernel - 1) * jump)
+}
+
+pub fn run(args: &InspectArgs) -> Result<(), Error> {
+    let model = Model::load(&args.model)?;
+    let net = &model.frame;
+    let [c, h, w] = net.input_shape();
+    println!("model: {} ({})", model.name, model.dir.display());
+    println!(
+        "input: {c}x{h}x{w}, resize {:?}, scale {}, {:?}, mean {:?}, std {:?}",
+        model.input.resize,
+        model.input.scale,
+        model.input.channel_order,
+        model.input.mean,
+        model.input.std
+    );
+    println!(
+        "{:<14} {:<9} {:>16} {:>12} {:>7} {:>9}",
+        "layer", "type", "output", "parameters", "stride", "receptive"
+    );
+    println!(
+        "{:<14} {:<9} {:>16} {:>12} {:>7} {:>9}",
+        "data",
+        "input",
+        format!("{c}x{h}x{w}"),
+        0,
+        1,
+        1
+    );
+    let (mut jump, mut field) = (1usize, 1usize);
+    let mut total = 0usize;
+    for (i, layer) in net.layers.iter().enumerate() {
+        let shape = net.blob_shapes[net.layer_blob[i]];
+        let params = match layer {
+            FrameLayer::Conv { conv, .. } => {
+                let g = conv.geometry;
+                (jump, field) = after(g.kernel, g.stride, jump, field);
+                conv.w.len() + conv.b.as_ref().map_or(0, Vec::len)
+            }
+            FrameLayer::MaxPool { pool, .. } => {
+                let g = pool.geometry;
+                (jump, field) = after(g.kernel, g.stride, jump, field);
+                0
+            }
+            FrameLayer::AvgPool { pool, .. } => {
+                let g = pool.geometry;
+                (jump, field) = after(g.kernel, g.stride, jump, field);
+                0
+            }
+            FrameLayer::Fc { fc, .. } => {
+                field = h.max(w);
+                fc.w.len() + fc.b.as_ref().map_or(0, Vec::len)
+            }
+            FrameLayer::Relu | FrameLayer::Dropout => 0,
+        };
+        total += params;
+        let name = layer.name().unwrap_or("");
+        let shown = format!("{}x{}x{}", shape[0], shape[1], shape[2]);
+        println!(
+            "{name:<14} {:<9} {shown:>16} {params:>12} {jump:>7} {field:>9}",
+            layer.kind()
+        );
+    }
+    let mut width = net.feature_len();
+    for layer in &model.temporal {
+        match layer {
+            TemporalLayer::Lstm { name, lstm } => {
+                let params = lstm.input_transform.w.len() + 4 * lstm.hidden + lstm.w_hc.len();
+                total += params;
+                println!(
+                    "{name:<14} {:<9} {:>16} {params:>12}",
+                    "lstm",
+                    format!("T x {}", lstm.hidden)
+                );
+                width = lstm.hidden;
+            }
+            TemporalLayer::MeanPool => println!(
+                "{:<14} {:<9} {:>16} {:>12}",
+                "",
+                "mean_pool",
+                format!("1 x {width}"),
+                0
+            ),
+        }
+    }
+    for (role, head) in [
+        ("classifier", Some(&model.classifier)),
+        ("frame head", model.frame_classifier.as_ref()),
+    ] {
+        if let Some(head) = head {
+            let params = head.fc.w.len() + head.fc.b.as_ref().map_or(0, Vec::len);
+            total += params;
+            println!(
+                "{:<14} {:<9} {:>16} {params:>12}   ({role})",
+                head.name, "fc", head.fc.outputs
+            );
+        }
+    }
+    println!("parameters: {total}; classes: {}", model.classes());
+    println!("--layer accepts: {}", net.layer_names().join(", "));
+    Ok(())
+}

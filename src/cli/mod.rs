@@ -1,0 +1,208 @@
+//! The subcommands and their shared options. Each subcommand lives in its own file.
+
+mod classify;
+mod ground;
+mod inspect;
+mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use ebr::grounding::{Execution, Method, Normalization, Prior};
+use ebr::model::Model;
+use ebr::Error;
+
+/// ebr: contrastive Excitation Backprop for RNNs (cEB-R; Bargal et al., CVPR 2018).
+///
+/// Given a CNN-LSTM video model and one clip, ebr shows where and when the evidence for a
+/// class lies: a signed saliency map per frame, and the temporal segment of the action.
+/// It computes what the authors' Caffe code computes (see spec/ in the source).
+#[derive(Parser, Debug)]
+#[command(
+    name = "ebr",
+    version,
+    about,
+    long_about,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Ground(ground::GroundArgs),
+    Classify(classify::ClassifyArgs),
+    Inspect(inspect::InspectArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Ground(args) => ground::run(&args),
+        Command::Classify(args) => classify::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+    }
+}
+
+/// The model and the clip, shared by ground and classify.
+#[derive(Args, Debug)]
+struct Input {
+    /// Model directory: model.json and one .npy per parameter (spec/model.md).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// A directory of frames (jpg/png, sorted by file name; preprocessed as model.json says)
+    /// or a .npy of shape (T, C, H, W), float32, already preprocessed.
+    #[arg(long, value_name = "PATH")]
+    clip: PathBuf,
+    /// Worker threads for the frames (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    threads: usize,
+    /// Keep every frame's activations for the backward pass, or recompute them per chunk of
+    /// frames (constant memory for long clips). Default: keep while they fit in 2 GiB.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Activations::Auto)]
+    activations: Activations,
+    /// No progress bar and no report on stdout.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Activations {
+    Auto,
+    Keep,
+    Recompute,
+}
+
+impl Input {
+    fn execution(&self) -> Execution {
+        Execution {
+            threads: self.threads,
+            keep_activations: match self.activations {
+                Activations::Auto => None,
+                Activations::Keep => Some(true),
+                Activations::Recompute => Some(false),
+            },
+            ..Execution::default()
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MethodArg {
+    /// contrastive EB for RNNs (the paper's method)
+    Cebr,
+    /// EB for RNNs, no contrast
+    Ebr,
+    /// the gradient through the classifier, the LSTM and the CNN
+    Bpr,
+    /// EB per frame from the frame classifier
+    Eb,
+    /// contrastive EB per frame from the frame classifier
+    Ceb,
+    /// the gradient per frame from the frame classifier
+    Bp,
+}
+
+impl MethodArg {
+    fn method(self) -> Method {
+        match self {
+            MethodArg::Cebr => Method::Cebr,
+            MethodArg::Ebr => Method::Ebr,
+            MethodArg::Bpr => Method::Bpr,
+            MethodArg::Eb => Method::Eb,
+            MethodArg::Ceb => Method::Ceb,
+            MethodArg::Bp => Method::Bp,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PriorArg {
+    /// one-hot at the last step (the demo's default)
+    Last,
+    /// one-hot at every step
+    All,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum NormalizationArg {
+    /// the paper's Eqs. 5-6: divide by the sum over the clip
+    Paper,
+    /// the demo notebook's (differs from paper only with --prior all)
+    Demo,
+}
+
+impl PriorArg {
+    fn prior(self) -> Prior {
+        match self {
+            PriorArg::Last => Prior::Last,
+            PriorArg::All => Prior::All,
+        }
+    }
+}
+
+impl NormalizationArg {
+    fn normalization(self) -> Normalization {
+        match self {
+            NormalizationArg::Paper => Normalization::Paper,
+            NormalizationArg::Demo => Normalization::Demo,
+        }
+    }
+}
+
+/// Loads a model and tells the user, on stderr, what loading changed (e.g. float64 files
+/// converted), unless quiet.
+fn load_model(dir: &std::path::Path, quiet: bool) -> Result<Model, Error> {
+    let model = Model::load(dir)?;
+    if !quiet {
+        for note in &model.notes {
+            eprintln!("ebr: note: {note}");
+        }
+    }
+    Ok(model)
+}
+
+/// The names of the classes a method grounds: the classifier's labels, or for the per-frame
+/// methods the frame classifier's (the same labels when it has as many classes).
+fn class_names(model: &Model, method: Method) -> Vec<String> {
+    match (&model.frame_classifier, method.per_frame()) {
+        (Some(head), true) if head.fc.outputs != model.labels.len() => {
+            (0..head.fc.outputs).map(|k| k.to_string()).collect()
+        }
+        _ => model.labels.clone(),
+    }
+}
+
+/// A class given as its index or its name (exact, else the one name equal ignoring case).
+fn resolve_class(names: &[String], given: &str) -> Result<usize, Error> {
+    if let Ok(index) = given.parse::<usize>() {
+        if index < names.len() {
+            return Ok(index);
+        }
+    }
+    if let Some(index) = names.iter().position(|n| n == given) {
+        return Ok(index);
+    }
+    let folded: Vec<usize> = (0..names.len())
+        .filter(|&k| names[k].eq_ignore_ascii_case(given))
+        .collect();
+    if folded.len() == 1 {
+        return Ok(folded[0]);
+    }
+    Err(Error::UnknownName {
+        kind: "class".to_string(),
+        given: given.to_string(),
+        valid: names.to_vec(),
+    })
+}
+
+/// The top `n` (index, probability) of `probs`, highest first (the lower index on ties).
+fn top_classes(probs: &[f32], n: usize) -> Vec<(usize, f32)> {
+    let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(n);
+    ranked
+}

@@ -1,0 +1,59 @@
+//! Writing a model directory: model.json and one .npy per parameter (spec/model.md), each
+//! file atomically. The inverse of `Model::load`.
+
+use std::path::Path;
+
+use super::frame_net::FrameLayer;
+use super::temporal::TemporalLayer;
+use super::Model;
+use crate::error::Error;
+use crate::layers::Fc;
+use crate::npy::{write_atomically, write_npy};
+use crate::tensor::Tensor;
+
+impl Model {
+    /// Writes this model into `dir` (which must exist).
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        let text = serde_json::to_string_pretty(&self.spec.to_json()).expect("JSON serializes");
+        write_atomically(&dir.join("model.json"), format!("{text}\n").as_bytes())?;
+        let write = |file: String, shape: Vec<usize>, data: &[f32]| {
+            write_npy(&dir.join(file), &Tensor::new(shape, data.to_vec()))
+        };
+        let write_fc = |name: &str, fc: &Fc| -> Result<(), Error> {
+            write(format!("{name}_w.npy"), vec![fc.outputs, fc.inputs], &fc.w)?;
+            match &fc.b {
+                Some(b) => write(format!("{name}_b.npy"), vec![fc.outputs], b),
+                None => Ok(()),
+            }
+        };
+        for layer in &self.frame.layers {
+            match layer {
+                FrameLayer::Conv { name, conv } => {
+                    let g = conv.geometry;
+                    let shape = vec![g.out_channels, g.in_channels, g.kernel, g.kernel];
+                    write(format!("{name}_w.npy"), shape, &conv.w)?;
+                    if let Some(b) = &conv.b {
+                        write(format!("{name}_b.npy"), vec![g.out_channels], b)?;
+                    }
+                }
+                FrameLayer::Fc { name, fc } => write_fc(name, fc)?,
+                _ => {}
+            }
+        }
+        for layer in &self.temporal {
+            if let TemporalLayer::Lstm { name, lstm } = layer {
+                let (h, d) = (lstm.hidden, lstm.inputs);
+                let t = &lstm.input_transform;
+                write(format!("{name}_W_xc.npy"), vec![4 * h, d], &t.w)?;
+                let b_c = t.b.clone().unwrap_or_else(|| vec![0.0; 4 * h]);
+                write(format!("{name}_b_c.npy"), vec![4 * h], &b_c)?;
+                write(format!("{name}_W_hc.npy"), vec![4 * h, h], &lstm.w_hc)?;
+            }
+        }
+        write_fc(&self.classifier.name, &self.classifier.fc)?;
+        if let Some(head) = &self.frame_classifier {
+            write_fc(&head.name, &head.fc)?;
+        }
+        Ok(())
+    }
+}
