@@ -77,3 +77,40 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
         );
     }
 }
+
+/// Asserts `|got[i] - want[i]| <= tol * bound[i]` for every `i`. `bound[i]` is the size of
+/// the terms that were summed to make `want[i]` (typically the same computation run on absolute
+/// values), so `tol` is a rounding bound per term and cancellation in `want` cannot fail the
+/// test. Where `bound[i] == 0`, `got[i]` must equal `want[i]` exactly. Prints the largest
+/// ratio; a NaN anywhere fails.
+pub fn assert_within_bound(name: &str, got: &[f32], want: &[f32], bound: &[f32], tol: f32) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{name}: {} values, expected {}",
+        got.len(),
+        want.len()
+    );
+    assert_eq!(
+        bound.len(),
+        want.len(),
+        "{name}: {} bounds for {} values",
+        bound.len(),
+        want.len()
+    );
+    // NaN compares false: a NaN in got, want or bound fails here.
+    let within = |difference: f32, bound: f32| difference <= bound;
+    let mut worst = 0.0f32;
+    for (index, ((&g, &w), &b)) in got.iter().zip(want).zip(bound).enumerate() {
+        let difference = (g - w).abs();
+        if !within(difference, tol * b) {
+            panic!(
+                "{name}: first bad index {index}: got {g}, want {w}, |difference| {difference:.3e} > {tol:.0e} * bound {b:.3e}"
+            );
+        }
+        if b > 0.0 {
+            worst = worst.max(difference / b);
+        }
+    }
+    println!("{name}: max error / bound {worst:.3e} (tolerance {tol:.0e})");
+}
