@@ -1,6 +1,7 @@
 #![doc = include_str!("../spec/README.md")]
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod clip;
 pub mod error;
 pub mod gemm;

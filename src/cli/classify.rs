@@ -33,6 +33,7 @@ pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
         &clip.data,
         clip.frames,
         &args.input.execution(),
+        None,
         &|n| bar.inc(n as u64),
     );
     bar.finish_and_clear();

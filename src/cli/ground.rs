@@ -107,7 +107,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let names = class_names(&model, method);
     let class = resolve_class(&names, &args.target)?;
     let layer = args.layer.clone().unwrap_or_else(|| default_layer(&model));
-    map_blob(&model, &layer)?;
+    let down_to = map_blob(&model, &layer)?;
     let clip = load_clip(&args.input.clip, &model.input)?;
     if let Some(length) = args.length {
         if length == 0 || length > clip.frames {
@@ -128,6 +128,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         &clip.data,
         clip.frames,
         &args.input.execution(),
+        Some(down_to),
         &progress,
     );
     let options = Options {

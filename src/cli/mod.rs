@@ -1,5 +1,6 @@
 //! The subcommands and their shared options. Each subcommand lives in its own file.
 
+mod bench;
 mod classify;
 mod ground;
 mod inspect;
@@ -36,6 +37,7 @@ enum Command {
     Ground(ground::GroundArgs),
     Classify(classify::ClassifyArgs),
     Inspect(inspect::InspectArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command.
@@ -44,6 +46,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Ground(args) => ground::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

@@ -2,7 +2,7 @@
 //! temporal stack, the classifier and the softmax. spec/pipeline.md (PIPE-1..PIPE-3)
 
 use crate::layers::Softmax;
-use crate::model::frame_net::frame_len;
+use crate::model::frame_net::{frame_len, Blobs};
 use crate::model::temporal::{self, TemporalForward};
 use crate::model::Model;
 use crate::parallel::{chunks, map_chunks, worker_count, Chunk};
@@ -12,14 +12,15 @@ use crate::parallel::{chunks, map_chunks, worker_count, Chunk};
 pub struct Execution {
     /// Worker threads; 0 means one per core.
     pub threads: usize,
-    /// Frames per chunk of work; 0 chooses (the clip split evenly over the threads when the
-    /// activations are kept, else a few frames per chunk).
+    /// Frames per chunk of work; 0 chooses: the clip split evenly over the threads, in chunks
+    /// whose forward pass takes at most `chunk_budget_bytes` of blobs.
     pub chunk_frames: usize,
-    /// Keep every frame's blobs from the forward pass for the backward pass, or recompute a
-    /// chunk's forward pass in the backward pass (constant memory per chunk). None chooses:
-    /// keep while all blobs of the clip take at most `keep_budget_bytes`.
+    /// Keep the blobs the backward pass needs from the forward pass, or recompute each chunk's
+    /// forward pass in the backward pass (memory per chunk, whatever T). None chooses: keep
+    /// while the kept blobs of the clip take at most `keep_budget_bytes`.
     pub keep_activations: Option<bool>,
     pub keep_budget_bytes: usize,
+    pub chunk_budget_bytes: usize,
 }
 
 impl Default for Execution {
@@ -28,22 +29,29 @@ impl Default for Execution {
             threads: 0,
             chunk_frames: 0,
             keep_activations: None,
-            keep_budget_bytes: 2 << 30,
+            keep_budget_bytes: 1 << 30,
+            chunk_budget_bytes: 256 << 20,
         }
     }
 }
 
-/// Frames per chunk when the backward pass recomputes the forward pass.
-const RECOMPUTE_CHUNK_FRAMES: usize = 4;
-
-/// Bytes of every blob of one frame's forward pass.
-pub fn blob_bytes_per_frame(model: &Model) -> usize {
-    model
-        .frame
-        .blob_shapes
+/// Bytes of one frame's blobs from blob `from` up: what a backward pass down to `from` reads.
+pub fn kept_bytes_per_frame(model: &Model, from: usize) -> usize {
+    model.frame.blob_shapes[from..]
         .iter()
         .map(|&s| frame_len(s) * std::mem::size_of::<f32>())
         .sum()
+}
+
+/// Bytes one frame's forward pass holds at its peak: the largest input and output blob of one
+/// layer (the blobs below are dropped as it goes, FrameNet::forward_keeping).
+pub fn transient_bytes_per_frame(model: &Model) -> usize {
+    let shapes = &model.frame.blob_shapes;
+    shapes
+        .windows(2)
+        .map(|pair| (frame_len(pair[0]) + frame_len(pair[1])) * std::mem::size_of::<f32>())
+        .max()
+        .unwrap_or(frame_len(shapes[0]) * std::mem::size_of::<f32>())
 }
 
 /// The forward pass of one clip, and what the backward passes need from it.
@@ -53,8 +61,10 @@ pub struct ClipForward {
     /// The chunks the frame CNN ran on (and the backward pass runs on).
     pub chunks: Vec<Chunk>,
     pub threads: usize,
-    /// Every chunk's blobs, when kept; None when the backward pass recomputes them.
-    pub chunk_blobs: Option<Vec<Vec<Vec<f32>>>>,
+    /// Every chunk's blobs from blob `kept_from` up, when kept; None when the backward pass
+    /// recomputes them.
+    pub chunk_blobs: Option<Vec<Blobs>>,
+    pub kept_from: usize,
     /// features: (T, D), the feature blob of every frame.
     pub features: Vec<f32>,
     pub temporal: TemporalForward,
@@ -84,13 +94,16 @@ impl ClipForward {
     }
 }
 
-/// Runs the model on `clip` (T, C, H, W), preprocessed. `progress(frames)` is called as the
-/// frames' CNN passes finish. spec/pipeline.md (PIPE-1..PIPE-3)
+/// Runs the model on `clip` (T, C, H, W), preprocessed. `backward_to` is the lowest blob a
+/// backward pass will reach (the map layer's), so that only the blobs from it up are kept; None
+/// when no backward pass follows. `progress(frames)` is called as the frames' CNN passes
+/// finish. spec/pipeline.md (PIPE-1..PIPE-3)
 pub fn forward_clip(
     model: &Model,
     clip: &[f32],
     frames: usize,
     execution: &Execution,
+    backward_to: Option<usize>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> ClipForward {
     let frame = &model.frame;
@@ -101,26 +114,36 @@ pub fn forward_clip(
         "forward_clip: clip is (T, C, H, W)"
     );
     let threads = worker_count(execution.threads).min(frames.max(1));
-    let keep = execution.keep_activations.unwrap_or_else(|| {
-        blob_bytes_per_frame(model).saturating_mul(frames) <= execution.keep_budget_bytes
-    });
+    let feature_blob = frame.feature_blob();
+    let kept_from = backward_to.unwrap_or(feature_blob);
+    let keep = backward_to.is_some()
+        && execution.keep_activations.unwrap_or_else(|| {
+            kept_bytes_per_frame(model, kept_from).saturating_mul(frames)
+                <= execution.keep_budget_bytes
+        });
     let chunk_frames = match execution.chunk_frames {
-        0 if keep => frames.div_ceil(threads).max(1),
-        0 => RECOMPUTE_CHUNK_FRAMES,
+        0 => {
+            let fitting = execution.chunk_budget_bytes / transient_bytes_per_frame(model).max(1);
+            frames.div_ceil(threads).min(fitting).max(1)
+        }
         n => n,
     };
     let chunks = chunks(frames, chunk_frames);
-    let feature_blob = frame.feature_blob();
     let d = frame.feature_len();
-    // PIPE-1: every frame through the frame CNN; keep all blobs or only the feature.
+    // PIPE-1: every frame through the frame CNN; keep the blobs from `kept_from` up.
     let per_chunk = map_chunks(&chunks, threads, |c| {
         let x = &clip[c.first * in_len..(c.first + c.len) * in_len];
-        let mut blobs = frame.forward(x, c.len);
+        let keep_from = if keep { kept_from } else { feature_blob };
+        let mut blobs = frame.forward_keeping(x, c.len, keep_from);
         progress(c.len);
         if keep {
-            (blobs[feature_blob].clone(), Some(blobs))
+            let feature = blobs[feature_blob].clone().expect("the feature is kept");
+            (feature, Some(blobs))
         } else {
-            (blobs.swap_remove(feature_blob), None)
+            (
+                blobs[feature_blob].take().expect("the feature is kept"),
+                None,
+            )
         }
     });
     let mut features = Vec::with_capacity(frames * d);
@@ -146,6 +169,7 @@ pub fn forward_clip(
         chunks,
         threads,
         chunk_blobs: keep.then_some(kept),
+        kept_from,
         features,
         temporal,
         logits,

@@ -262,7 +262,7 @@ pub fn frame_backward(
     let per_chunk = map_chunks(&fwd.chunks, fwd.threads, |c| {
         let recomputed;
         let blobs = match &fwd.chunk_blobs {
-            Some(kept) => {
+            Some(kept) if fwd.kept_from <= down_to => {
                 let k = fwd
                     .chunks
                     .iter()
@@ -270,15 +270,18 @@ pub fn frame_backward(
                     .expect("own chunk");
                 &kept[k]
             }
-            None => {
-                recomputed =
-                    frame.forward(&clip[c.first * in_len..(c.first + c.len) * in_len], c.len);
+            _ => {
+                let x = &clip[c.first * in_len..(c.first + c.len) * in_len];
+                recomputed = frame.forward_keeping(x, c.len, down_to);
                 &recomputed
             }
         };
         let mut p = signal[c.first * d..(c.first + c.len) * d].to_vec();
         if rule == Rule::Gradient {
-            p = frame.backward_feature_tail(&blobs[frame.feature_blob()], p, c.len, rule);
+            let feature = blobs[frame.feature_blob()]
+                .as_deref()
+                .expect("the feature is kept");
+            p = frame.backward_feature_tail(feature, p, c.len, rule);
         }
         let p = frame.backward(blobs, p, down_to, c.len, rule);
         progress(c.len);

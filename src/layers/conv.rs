@@ -77,7 +77,7 @@ impl ConvGeometry {
     }
 
     /// Rows of the im2col matrix: C*K*K.
-    fn patch_len(&self) -> usize {
+    pub fn patch_len(&self) -> usize {
         self.in_channels * self.kernel * self.kernel
     }
 }
@@ -184,45 +184,78 @@ impl Conv {
             "Conv::eb_backward: p_bottom is (N, C, H, W)"
         );
         let mut col = vec![0.0f32; ckk * ohw]; // (C*K*K, OH*OW)
-        let mut z = vec![0.0f32; o * ohw]; // (O, OH*OW): Z, then the ratio X
+        let mut ratio = vec![0.0f32; o * ohw]; // (O, OH*OW): Z, then the ratio X
         let frames = x
             .chunks_exact(g.in_len())
             .zip(p_top.chunks_exact(g.out_len()))
             .zip(p_bottom.chunks_exact_mut(g.in_len()));
         for ((x_f, p_top_f), p_bottom_f) in frames {
-            im2col(&mut col, x_f, g);
-            // EB-1: z (O, OH*OW) = w_plus (O, C*K*K) * col (C*K*K, OH*OW), no bias
-            gemm(
-                o,
-                ckk,
-                ohw,
-                1.0,
-                &self.w_plus,
-                Op::AsStored,
-                &col,
-                Op::AsStored,
-                0.0,
-                &mut z,
-            );
-            // EB-2: X = p_top / z, 0 where z == 0
-            divide_or_zero(&mut z, p_top_f);
-            // EB-3: col (C*K*K, OH*OW) = w_plus^T (C*K*K, O) * X (O, OH*OW); fold; times x
-            gemm(
-                ckk,
-                o,
-                ohw,
-                1.0,
-                &self.w_plus,
-                Op::Transposed,
-                &z,
-                Op::AsStored,
-                0.0,
-                &mut col,
-            );
-            col2im(p_bottom_f, &col, g);
-            for (p, &x_i) in p_bottom_f.iter_mut().zip(x_f) {
-                *p *= x_i;
-            }
+            self.eb_ratio(&mut ratio, &mut col, x_f, p_top_f);
+            self.eb_distribute(p_bottom_f, &mut col, x_f, &ratio);
+        }
+    }
+
+    /// EB-1 and EB-2 for one frame: overwrites `col` (C*K*K, OH*OW) with im2col(x_f) and
+    /// `ratio` (O, OH*OW) with `p_top_f / z`, z = w_plus * col (no bias), 0 where z == 0.
+    /// The first half of [`Conv::eb_backward`]; `col` is kept for nothing but is reused as
+    /// scratch by [`Conv::eb_distribute`]. spec/layers/conv.md (CONV-4)
+    pub fn eb_ratio(&self, ratio: &mut [f32], col: &mut [f32], x_f: &[f32], p_top_f: &[f32]) {
+        let g = &self.geometry;
+        let (o, ohw, ckk) = (
+            g.out_channels,
+            g.out_height() * g.out_width(),
+            g.patch_len(),
+        );
+        im2col(col, x_f, g);
+        // EB-1: z (O, OH*OW) = w_plus (O, C*K*K) * col (C*K*K, OH*OW), no bias
+        gemm(
+            o,
+            ckk,
+            ohw,
+            1.0,
+            &self.w_plus,
+            Op::AsStored,
+            col,
+            Op::AsStored,
+            0.0,
+            ratio,
+        );
+        // EB-2: X = p_top / z, 0 where z == 0
+        divide_or_zero(ratio, p_top_f);
+    }
+
+    /// EB-3 for one frame: overwrites `p_bottom_f` (C, H, W) with
+    /// `x_f * col2im(w_plus^T * ratio)`; `col` (C*K*K, OH*OW) is scratch. The second half of
+    /// [`Conv::eb_backward`]. spec/layers/conv.md (CONV-4)
+    pub fn eb_distribute(
+        &self,
+        p_bottom_f: &mut [f32],
+        col: &mut [f32],
+        x_f: &[f32],
+        ratio: &[f32],
+    ) {
+        let g = &self.geometry;
+        let (o, ohw, ckk) = (
+            g.out_channels,
+            g.out_height() * g.out_width(),
+            g.patch_len(),
+        );
+        // EB-3: col (C*K*K, OH*OW) = w_plus^T (C*K*K, O) * X (O, OH*OW); fold; times x
+        gemm(
+            ckk,
+            o,
+            ohw,
+            1.0,
+            &self.w_plus,
+            Op::Transposed,
+            ratio,
+            Op::AsStored,
+            0.0,
+            col,
+        );
+        col2im(p_bottom_f, col, g);
+        for (p, &x_i) in p_bottom_f.iter_mut().zip(x_f) {
+            *p *= x_i;
         }
     }
 

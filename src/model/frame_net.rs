@@ -9,6 +9,9 @@
 
 use crate::layers::{AvgPool, Conv, Dropout, Fc, MaxPool, Relu};
 
+/// The blobs of a chunk of frames, by blob index; None where a blob was not kept.
+pub type Blobs = Vec<Option<Vec<f32>>>;
+
 /// One layer of the frame CNN with its parameters.
 #[derive(Clone, Debug)]
 pub enum FrameLayer {
@@ -162,41 +165,44 @@ impl FrameNet {
     /// The forward pass over `frames` frames of `x` (frames, C, H, W): every blob, blob 0
     /// being a copy of `x`. spec/pipeline.md (PIPE-1)
     pub fn forward(&self, x: &[f32], frames: usize) -> Vec<Vec<f32>> {
+        self.forward_keeping(x, frames, 0)
+            .into_iter()
+            .map(|blob| blob.expect("every blob is kept from blob 0 up"))
+            .collect()
+    }
+
+    /// The forward pass, keeping only the blobs a backward pass down to blob `keep_from`
+    /// reads (`keep_from` and above) and the feature blob; a blob below is dropped as soon as
+    /// the next layer has read it, so memory holds at most two of them at once.
+    /// spec/pipeline.md (PIPE-1)
+    pub fn forward_keeping(&self, x: &[f32], frames: usize, keep_from: usize) -> Blobs {
         assert_eq!(
             x.len(),
             frames * frame_len(self.input_shape()),
             "FrameNet::forward: x is (frames, C, H, W)"
         );
-        let mut blobs: Vec<Vec<f32>> = Vec::with_capacity(self.blob_shapes.len());
-        blobs.push(x.to_vec());
+        let mut blobs: Blobs = vec![None; self.blob_shapes.len()];
+        let (mut below, mut below_index) = (x.to_vec(), 0usize);
         for (i, layer) in self.layers.iter().enumerate() {
             let out_len = frames * frame_len(self.blob_shapes[self.layer_blob[i]]);
-            let below = blobs.last_mut().expect("blob 0 exists");
+            let mut y = vec![0.0f32; if layer.in_place() { 0 } else { out_len }];
             match layer {
-                FrameLayer::Relu => Relu.forward_in_place(below),
+                FrameLayer::Relu => Relu.forward_in_place(&mut below),
                 FrameLayer::Dropout => {} // DROP-1: the identity at inference
-                FrameLayer::Conv { conv, .. } => {
-                    let mut y = vec![0.0f32; out_len];
-                    conv.forward(&mut y, below, frames);
-                    blobs.push(y);
+                FrameLayer::Conv { conv, .. } => conv.forward(&mut y, &below, frames),
+                FrameLayer::MaxPool { pool, .. } => pool.forward(&mut y, &below, frames),
+                FrameLayer::AvgPool { pool, .. } => pool.forward(&mut y, &below, frames),
+                FrameLayer::Fc { fc, .. } => fc.forward(&mut y, &below, frames),
+            }
+            if !layer.in_place() {
+                let done = std::mem::replace(&mut below, y);
+                if below_index >= keep_from {
+                    blobs[below_index] = Some(done);
                 }
-                FrameLayer::MaxPool { pool, .. } => {
-                    let mut y = vec![0.0f32; out_len];
-                    pool.forward(&mut y, below, frames);
-                    blobs.push(y);
-                }
-                FrameLayer::AvgPool { pool, .. } => {
-                    let mut y = vec![0.0f32; out_len];
-                    pool.forward(&mut y, below, frames);
-                    blobs.push(y);
-                }
-                FrameLayer::Fc { fc, .. } => {
-                    let mut y = vec![0.0f32; out_len];
-                    fc.forward(&mut y, below, frames);
-                    blobs.push(y);
-                }
+                below_index = self.layer_blob[i];
             }
         }
+        blobs[below_index] = Some(below);
         blobs
     }
 
@@ -242,7 +248,7 @@ impl FrameNet {
     /// the forward blobs of the same frames. spec/pipeline.md (PIPE-8, PIPE-9)
     pub fn backward(
         &self,
-        blobs: &[Vec<f32>],
+        blobs: &[Option<Vec<f32>>],
         signal: Vec<f32>,
         down_to: usize,
         frames: usize,
@@ -271,8 +277,12 @@ impl FrameNet {
         };
         let mut p_top = signal;
         for i in (lowest..=top_layer).rev() {
-            let x = &blobs[self.input_blob(i)];
-            let y = &blobs[self.layer_blob[i]];
+            let blob = |b: usize| -> &[f32] {
+                blobs[b]
+                    .as_deref()
+                    .expect("FrameNet::backward: the forward pass kept the blobs it reads")
+            };
+            let (x, y) = (blob(self.input_blob(i)), blob(self.layer_blob[i]));
             let in_len = frames * frame_len(self.blob_shapes[self.input_blob(i)]);
             p_top = match &self.layers[i] {
                 FrameLayer::Relu => {

@@ -1,0 +1,336 @@
+//! `ebr bench`: speed and memory of cEB-R on the paper's VGG16-LSTM with random weights (no
+//! files needed). Each scenario runs in a child process of its own, so that its peak memory is
+//! its own.
+
+use std::path::Path;
+use std::process::Command;
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use ebr::bench::{
+    cebr_backward_flops, forward_flops, median_seconds, peak_rss_bytes, sgemm_peak_gflops,
+    vgg16_lstm_spec,
+};
+use ebr::grounding::{
+    forward_clip, ground, map_blob, Execution, Method, Normalization, Options, Prior,
+};
+use ebr::model::{FrameLayer, Model};
+use ebr::rng::Rng;
+use ebr::Error;
+
+use super::Activations;
+
+/// Time the forward pass and cEB-R on a VGG16-LSTM (13 conv, 5 max pools, fc6/fc7 4096,
+/// LSTM 256, 101 classes) with random He weights, on a random clip; print the median times,
+/// the GFLOP/s of the matrix products and their fraction of this machine's sgemm rate, the
+/// peak memory of each scenario, and a per-layer breakdown of the convolutions.
+///
+/// Examples:
+///   ebr bench                                  # T = 16 at 224 px, three scenarios
+///   ebr bench --frames-list 8,16,32,64,128 --scenario conv5_1
+///   ebr bench --size 112 --repeat 5 --json bench.json
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct BenchArgs {
+    /// Frames of the clip.
+    #[arg(long, default_value_t = 16, value_name = "T")]
+    frames: usize,
+    /// Run the scenarios for each of these clip lengths instead (e.g. 8,16,32).
+    #[arg(long, value_delimiter = ',', value_name = "T,T,...")]
+    frames_list: Vec<usize>,
+    /// Frame size in pixels (a multiple of 32).
+    #[arg(long, default_value_t = 224, value_name = "PX")]
+    size: usize,
+    /// Runs per scenario (the median is reported).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    repeat: usize,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    threads: usize,
+    /// Which scenarios: forward, cEB-R to conv5_1, cEB-R to the input, or all three.
+    #[arg(long, value_enum, default_value_t = Scenario::All)]
+    scenario: Scenario,
+    /// Keep every frame's activations or recompute them in the backward pass.
+    #[arg(long, value_enum, default_value_t = Activations::Auto, value_name = "WHEN")]
+    activations: Activations,
+    /// Skip the per-layer breakdown.
+    #[arg(long)]
+    no_breakdown: bool,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
+    /// (internal) run one scenario in this process and print its result as JSON.
+    #[arg(long, hide = true, value_enum)]
+    child: Option<Scenario>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    All,
+    Forward,
+    #[value(name = "conv5_1")]
+    Conv51,
+    Data,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::All => "all",
+            Scenario::Forward => "forward",
+            Scenario::Conv51 => "conv5_1",
+            Scenario::Data => "data",
+        }
+    }
+}
+
+/// The benchmark's clip: uniform in [-120, 135), as the PyTorch peer's (rand * 255 - 120).
+fn random_clip(frames: usize, size: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..frames * 3 * size * size)
+        .map(|_| (rng.uniform() * 255.0 - 120.0) as f32)
+        .collect()
+}
+
+fn execution(args: &BenchArgs) -> Execution {
+    Execution {
+        threads: args.threads,
+        keep_activations: match args.activations {
+            Activations::Auto => None,
+            Activations::Keep => Some(true),
+            Activations::Recompute => Some(false),
+        },
+        ..Execution::default()
+    }
+}
+
+fn no_progress(_: usize) {}
+
+/// One scenario in this process: returns its JSON result.
+fn run_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Value, Error> {
+    let model = Model::random(&vgg16_lstm_spec(args.size), 1, Path::new("vgg16-lstm"))?;
+    let clip = random_clip(frames, args.size, 2);
+    let exec = execution(args);
+    let (flops, layer, down_to) = match scenario {
+        Scenario::Forward => (forward_flops(&model, frames), None, None),
+        Scenario::Conv51 | Scenario::Data => {
+            let layer = if scenario == Scenario::Data {
+                "data"
+            } else {
+                "conv5_1"
+            };
+            let down_to = map_blob(&model, layer)?;
+            let flops =
+                forward_flops(&model, frames) + cebr_backward_flops(&model, frames, down_to);
+            (flops, Some(layer), Some(down_to))
+        }
+        Scenario::All => unreachable!("the parent splits all into scenarios"),
+    };
+    let (median, times) = median_seconds(args.repeat, || {
+        let fwd = forward_clip(&model, &clip, frames, &exec, down_to, &no_progress);
+        if let Some(layer) = layer {
+            let options = Options {
+                method: Method::Cebr,
+                class: 3,
+                layer: layer.to_string(),
+                prior: Prior::Last,
+                normalization: Normalization::Paper,
+            };
+            let g = ground(&model, &fwd, &clip, &options, &no_progress).expect("the layer exists");
+            std::hint::black_box(g.maps);
+        }
+        std::hint::black_box(fwd.probs);
+    });
+    Ok(json!({
+        "scenario": scenario.name(),
+        "frames": frames,
+        "size": args.size,
+        "median_s": median,
+        "times_s": times,
+        "gflop": flops * 1e-9,
+        "gflops_per_s": flops * 1e-9 / median,
+        "peak_rss_bytes": peak_rss_bytes(),
+    }))
+}
+
+/// Runs `scenario` for `frames` frames in a child process and reads its JSON result.
+fn spawn_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Value, Error> {
+    let exe = std::env::current_exe().map_err(|source| Error::Io {
+        path: "the ebr executable".into(),
+        source,
+    })?;
+    let mut command = Command::new(&exe);
+    command.args([
+        "bench",
+        "--child",
+        scenario.name(),
+        "--frames",
+        &frames.to_string(),
+        "--size",
+        &args.size.to_string(),
+        "--repeat",
+        &args.repeat.to_string(),
+        "--threads",
+        &args.threads.to_string(),
+        "--activations",
+        match args.activations {
+            Activations::Auto => "auto",
+            Activations::Keep => "keep",
+            Activations::Recompute => "recompute",
+        },
+    ]);
+    let output = command.output().map_err(|source| Error::Io {
+        path: exe.clone(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "the bench scenario {} ({} frames) failed: {}",
+                scenario.name(),
+                frames,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        });
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| Error::Unsupported {
+        reason: format!(
+            "the bench scenario {} printed no result: {e}",
+            scenario.name()
+        ),
+    })
+}
+
+/// Per convolution, one frame on one thread: the forward pass, the EB normalizer (im2col,
+/// Z = W+ x, the ratio) and the EB transpose (W+^T X, col2im, times x), and of those the
+/// im2col and col2im alone.
+fn breakdown(size: usize, repeat: usize) -> Result<Vec<Value>, Error> {
+    let model = Model::random(&vgg16_lstm_spec(size), 1, Path::new("vgg16-lstm"))?;
+    let mut rows = Vec::new();
+    let mut rng = Rng::new(3);
+    for layer in &model.frame.layers {
+        let FrameLayer::Conv { name, conv } = layer else {
+            continue;
+        };
+        let g = conv.geometry;
+        let ohw = g.out_height() * g.out_width();
+        let x: Vec<f32> = (0..g.in_len())
+            .map(|_| (rng.normal() as f32).max(0.0))
+            .collect();
+        let p_top: Vec<f32> = (0..g.out_len()).map(|_| rng.uniform() as f32).collect();
+        let mut y = vec![0.0f32; g.out_len()];
+        let mut col = vec![0.0f32; g.patch_len() * ohw];
+        let mut ratio = vec![0.0f32; g.out_channels * ohw];
+        let mut p_bottom = vec![0.0f32; g.in_len()];
+        let (forward, _) = median_seconds(repeat, || conv.forward(&mut y, &x, 1));
+        let (normalizer, _) =
+            median_seconds(repeat, || conv.eb_ratio(&mut ratio, &mut col, &x, &p_top));
+        let (transpose, _) = median_seconds(repeat, || {
+            conv.eb_distribute(&mut p_bottom, &mut col, &x, &ratio)
+        });
+        let (im2col, _) = median_seconds(repeat, || ebr::layers::im2col::im2col(&mut col, &x, &g));
+        let (col2im, _) = median_seconds(repeat, || {
+            ebr::layers::im2col::col2im(&mut p_bottom, &col, &g)
+        });
+        let gflop = 2.0 * (g.out_channels * g.patch_len() * ohw) as f64 * 1e-9;
+        rows.push(json!({
+            "layer": name, "forward_ms": forward * 1e3, "eb_normalizer_ms": normalizer * 1e3,
+            "eb_transpose_ms": transpose * 1e3, "im2col_ms": im2col * 1e3, "col2im_ms": col2im * 1e3,
+            "gemm_gflop": gflop,
+        }));
+    }
+    Ok(rows)
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), Error> {
+    if args.size == 0 || !args.size.is_multiple_of(32) {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "--size {} must be a positive multiple of 32 (VGG16 pools five times)",
+                args.size
+            ),
+        });
+    }
+    if let Some(scenario) = args.child {
+        let result = run_child(args, scenario, args.frames)?;
+        println!("{result}");
+        return Ok(());
+    }
+    let threads = ebr::parallel::worker_count(args.threads);
+    let peak_1 = sgemm_peak_gflops(1024, 1, 3);
+    let peak = sgemm_peak_gflops(1024, threads, 3);
+    println!(
+        "sgemm (matrixmultiply, 1024^3 per thread): {peak_1:.1} GFLOP/s on 1 thread, {peak:.1} GFLOP/s on {threads}"
+    );
+    let scenarios: Vec<Scenario> = match args.scenario {
+        Scenario::All => vec![Scenario::Forward, Scenario::Conv51, Scenario::Data],
+        one => vec![one],
+    };
+    let lengths = if args.frames_list.is_empty() {
+        vec![args.frames]
+    } else {
+        args.frames_list.clone()
+    };
+    println!(
+        "VGG16-LSTM at {0}x{0}, {threads} threads, median of {1} runs",
+        args.size, args.repeat
+    );
+    println!(
+        "{:<10} {:>6} {:>10} {:>10} {:>10} {:>8} {:>12}",
+        "scenario", "frames", "median s", "GFLOP", "GFLOP/s", "of peak", "peak RSS MB"
+    );
+    let mut results = Vec::new();
+    for &frames in &lengths {
+        for &scenario in &scenarios {
+            let r = spawn_child(args, scenario, frames)?;
+            let rate = r["gflops_per_s"].as_f64().unwrap_or(0.0);
+            println!(
+                "{:<10} {:>6} {:>10.3} {:>10.1} {:>10.1} {:>7.0}% {:>12.0}",
+                scenario.name(),
+                frames,
+                r["median_s"].as_f64().unwrap_or(f64::NAN),
+                r["gflop"].as_f64().unwrap_or(f64::NAN),
+                rate,
+                100.0 * rate / peak,
+                r["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+            );
+            results.push(r);
+        }
+    }
+    let rows = if args.no_breakdown {
+        Vec::new()
+    } else {
+        breakdown(args.size, args.repeat)?
+    };
+    if !rows.is_empty() {
+        println!("per convolution, one frame, one thread (ms; the normalizer includes im2col, the transpose col2im):");
+        println!(
+            "{:<9} {:>9} {:>13} {:>13} {:>9} {:>9} {:>10}",
+            "layer", "forward", "EB normalizer", "EB transpose", "im2col", "col2im", "fwd GFLOP/s"
+        );
+        for r in &rows {
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{:<9} {:>9.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2} {:>10.1}",
+                r["layer"].as_str().unwrap_or(""),
+                f("forward_ms"),
+                f("eb_normalizer_ms"),
+                f("eb_transpose_ms"),
+                f("im2col_ms"),
+                f("col2im_ms"),
+                f("gemm_gflop") / (f("forward_ms") * 1e-3),
+            );
+        }
+    }
+    if let Some(path) = &args.json {
+        let all = json!({
+            "sgemm_peak_gflops": {"one_thread": peak_1, "threads": threads, "all_threads": peak},
+            "scenarios": results,
+            "breakdown": rows,
+        });
+        let text = serde_json::to_string_pretty(&all).expect("JSON serializes");
+        ebr::npy::write_atomically(path, format!("{text}\n").as_bytes())?;
+    }
+    Ok(())
+}
