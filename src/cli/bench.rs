@@ -220,18 +220,55 @@ fn breakdown(size: usize, repeat: usize) -> Result<Vec<Value>, Error> {
             .collect();
         let p_top: Vec<f32> = (0..g.out_len()).map(|_| rng.uniform() as f32).collect();
         let mut y = vec![0.0f32; g.out_len()];
-        let mut col = vec![0.0f32; g.patch_len() * ohw];
-        let mut ratio = vec![0.0f32; g.out_channels * ohw];
+        let tiles = conv.tiles();
+        let most = tiles.iter().map(|t| t.len()).max().unwrap_or(0);
+        let mut col = vec![0.0f32; g.patch_len() * most];
+        let mut ratios = vec![0.0f32; g.out_channels * ohw];
         let mut p_bottom = vec![0.0f32; g.in_len()];
         let (forward, _) = median_seconds(repeat, || conv.forward(&mut y, &x, 1));
-        let (normalizer, _) =
-            median_seconds(repeat, || conv.eb_ratio(&mut ratio, &mut col, &x, &p_top));
-        let (transpose, _) = median_seconds(repeat, || {
-            conv.eb_distribute(&mut p_bottom, &mut col, &x, &ratio)
+        // The two halves of EB over the layer's tiles, as Conv::eb_backward runs them; every
+        // tile's ratio is kept so that the second half can be timed on its own.
+        let (normalizer, _) = median_seconds(repeat, || {
+            for tile in &tiles {
+                let (t, at) = (tile.len(), tile.start * g.out_channels);
+                let ratio = &mut ratios[at..at + g.out_channels * t];
+                conv.eb_ratio(
+                    ratio,
+                    &mut col[..g.patch_len() * t],
+                    &x,
+                    &p_top,
+                    tile.clone(),
+                );
+            }
         });
-        let (im2col, _) = median_seconds(repeat, || ebr::layers::im2col::im2col(&mut col, &x, &g));
+        let (transpose, _) = median_seconds(repeat, || {
+            for tile in &tiles {
+                let (t, at) = (tile.len(), tile.start * g.out_channels);
+                let ratio = &ratios[at..at + g.out_channels * t];
+                conv.eb_distribute(
+                    &mut p_bottom,
+                    &mut col[..g.patch_len() * t],
+                    ratio,
+                    tile.clone(),
+                );
+            }
+        });
+        let (im2col, _) = median_seconds(repeat, || {
+            for tile in &tiles {
+                let t = tile.len();
+                ebr::layers::im2col::im2col(&mut col[..g.patch_len() * t], &x, &g, tile.clone());
+            }
+        });
         let (col2im, _) = median_seconds(repeat, || {
-            ebr::layers::im2col::col2im(&mut p_bottom, &col, &g)
+            for tile in &tiles {
+                let t = tile.len();
+                ebr::layers::im2col::col2im_add(
+                    &mut p_bottom,
+                    &col[..g.patch_len() * t],
+                    &g,
+                    tile.clone(),
+                );
+            }
         });
         let gflop = 2.0 * (g.out_channels * g.patch_len() * ohw) as f64 * 1e-9;
         rows.push(json!({

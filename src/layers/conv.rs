@@ -2,7 +2,9 @@
 //! backward and gradient backward. spec/layers/conv.md
 
 use super::excitation::{divide_or_zero, excitatory};
-use super::im2col::{col2im, im2col};
+use std::ops::Range;
+
+use super::im2col::{col2im_add, im2col};
 use crate::gemm::{gemm, Op};
 
 /// Sizes of one convolution: one input image (C, H, W) to one output (O, OH, OW).
@@ -116,6 +118,20 @@ impl Conv {
         }
     }
 
+    /// The tiles of output positions (of OH*OW) the products run on: the unfolded columns of
+    /// one tile, (C*K*K, tile), take about [`TILE_BYTES`], so that they stay in cache between
+    /// im2col and the product that reads them (a whole layer's columns would not: VGG16's
+    /// conv1_2 unfolds to 115 MB per frame). The result does not depend on the tiling: every
+    /// output is the same dot product over C*K*K. spec/layers/conv.md (CONV-2)
+    pub fn tiles(&self) -> Vec<Range<usize>> {
+        let g = &self.geometry;
+        let ohw = g.out_height() * g.out_width();
+        let len = (TILE_BYTES / (4 * g.patch_len())).max(MIN_TILE).min(ohw.max(1));
+        (0..ohw.div_ceil(len))
+            .map(|k| k * len..((k + 1) * len).min(ohw))
+            .collect()
+    }
+
     /// Overwrites `y` (N, O, OH, OW) with the convolution of `x` (N, C, H, W) plus the bias.
     /// spec/layers/conv.md (CONV-3)
     pub fn forward(&self, y: &mut [f32], x: &[f32], n: usize) {
@@ -131,43 +147,49 @@ impl Conv {
             n * g.out_len(),
             "Conv::forward: y is (N, O, OH, OW)"
         );
-        let mut col = vec![0.0f32; ckk * ohw]; // (C*K*K, OH*OW)
+        let tiles = self.tiles();
+        let most = tiles.iter().map(|t| t.len()).max().unwrap_or(0);
+        let mut col = vec![0.0f32; ckk * most]; // (C*K*K, tile)
+        let mut y_tile = vec![0.0f32; o * most]; // (O, tile)
         for (x_f, y_f) in x
             .chunks_exact(g.in_len())
             .zip(y.chunks_exact_mut(g.out_len()))
         {
-            im2col(&mut col, x_f, g);
-            // y_f (O, OH*OW) = w (O, C*K*K) * col (C*K*K, OH*OW)
-            gemm(
-                o,
-                ckk,
-                ohw,
-                1.0,
-                &self.w,
-                Op::AsStored,
-                &col,
-                Op::AsStored,
-                0.0,
-                y_f,
-            );
-            if let Some(b) = &self.b {
-                for (y_row, &b_o) in y_f.chunks_exact_mut(ohw).zip(b) {
-                    y_row.iter_mut().for_each(|v| *v += b_o);
+            for tile in &tiles {
+                let t = tile.len();
+                im2col(&mut col[..ckk * t], x_f, g, tile.clone());
+                // y_tile (O, tile) = w (O, C*K*K) * col (C*K*K, tile)
+                gemm(
+                    o,
+                    ckk,
+                    t,
+                    1.0,
+                    &self.w,
+                    Op::AsStored,
+                    &col[..ckk * t],
+                    Op::AsStored,
+                    0.0,
+                    &mut y_tile[..o * t],
+                );
+                // y_f[oc, tile] = y_tile[oc] + b[oc]
+                for (oc, row) in y_tile[..o * t].chunks_exact(t).enumerate() {
+                    let b_o = self.b.as_ref().map_or(0.0, |b| b[oc]);
+                    let out = &mut y_f[oc * ohw + tile.start..oc * ohw + tile.end];
+                    for (v, &r) in out.iter_mut().zip(row) {
+                        *v = r + b_o;
+                    }
                 }
             }
         }
     }
 
     /// Overwrites `p_bottom` (N, C, H, W) with the excitation backward of `p_top`
-    /// (N, O, OH, OW), given the layer's forward input `x` (N, C, H, W).
-    /// spec/layers/conv.md (CONV-4), spec/README.md (EB-1..EB-3)
+    /// (N, O, OH, OW), given the layer's forward input `x` (N, C, H, W): per frame and tile of
+    /// output positions, [`Conv::eb_ratio`] then [`Conv::eb_distribute`], and at the end the
+    /// product with x. spec/layers/conv.md (CONV-4), spec/README.md (EB-1..EB-3)
     pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], p_top: &[f32], n: usize) {
         let g = &self.geometry;
-        let (o, ohw, ckk) = (
-            g.out_channels,
-            g.out_height() * g.out_width(),
-            g.patch_len(),
-        );
+        let (o, ckk) = (g.out_channels, g.patch_len());
         assert_eq!(
             x.len(),
             n * g.in_len(),
@@ -183,35 +205,53 @@ impl Conv {
             n * g.in_len(),
             "Conv::eb_backward: p_bottom is (N, C, H, W)"
         );
-        let mut col = vec![0.0f32; ckk * ohw]; // (C*K*K, OH*OW)
-        let mut ratio = vec![0.0f32; o * ohw]; // (O, OH*OW): Z, then the ratio X
+        let tiles = self.tiles();
+        let most = tiles.iter().map(|t| t.len()).max().unwrap_or(0);
+        let mut col = vec![0.0f32; ckk * most]; // (C*K*K, tile)
+        let mut ratio = vec![0.0f32; o * most]; // (O, tile): Z, then the ratio X
         let frames = x
             .chunks_exact(g.in_len())
             .zip(p_top.chunks_exact(g.out_len()))
             .zip(p_bottom.chunks_exact_mut(g.in_len()));
         for ((x_f, p_top_f), p_bottom_f) in frames {
-            self.eb_ratio(&mut ratio, &mut col, x_f, p_top_f);
-            self.eb_distribute(p_bottom_f, &mut col, x_f, &ratio);
+            p_bottom_f.fill(0.0);
+            for tile in &tiles {
+                let t = tile.len();
+                let (col_t, ratio_t) = (&mut col[..ckk * t], &mut ratio[..o * t]);
+                self.eb_ratio(ratio_t, col_t, x_f, p_top_f, tile.clone());
+                self.eb_distribute(p_bottom_f, col_t, ratio_t, tile.clone());
+            }
+            // EB-3: times x
+            for (p, &x_i) in p_bottom_f.iter_mut().zip(x_f) {
+                *p *= x_i;
+            }
         }
     }
 
-    /// EB-1 and EB-2 for one frame: overwrites `col` (C*K*K, OH*OW) with im2col(x_f) and
-    /// `ratio` (O, OH*OW) with `p_top_f / z`, z = w_plus * col (no bias), 0 where z == 0.
-    /// The first half of [`Conv::eb_backward`]; `col` is kept for nothing but is reused as
-    /// scratch by [`Conv::eb_distribute`]. spec/layers/conv.md (CONV-4)
-    pub fn eb_ratio(&self, ratio: &mut [f32], col: &mut [f32], x_f: &[f32], p_top_f: &[f32]) {
+    /// EB-1 and EB-2 for one frame's output positions `tile`: overwrites `col` (C*K*K, tile)
+    /// with im2col(x_f) and `ratio` (O, tile) with `p_top_f / z`, z = w_plus * col (no bias),
+    /// 0 where z == 0. spec/layers/conv.md (CONV-4)
+    pub fn eb_ratio(
+        &self,
+        ratio: &mut [f32],
+        col: &mut [f32],
+        x_f: &[f32],
+        p_top_f: &[f32],
+        tile: Range<usize>,
+    ) {
         let g = &self.geometry;
-        let (o, ohw, ckk) = (
+        let (o, ohw, ckk, t) = (
             g.out_channels,
             g.out_height() * g.out_width(),
             g.patch_len(),
+            tile.len(),
         );
-        im2col(col, x_f, g);
-        // EB-1: z (O, OH*OW) = w_plus (O, C*K*K) * col (C*K*K, OH*OW), no bias
+        im2col(col, x_f, g, tile.clone());
+        // EB-1: z (O, tile) = w_plus (O, C*K*K) * col (C*K*K, tile), no bias
         gemm(
             o,
             ckk,
-            ohw,
+            t,
             1.0,
             &self.w_plus,
             Op::AsStored,
@@ -220,31 +260,29 @@ impl Conv {
             0.0,
             ratio,
         );
-        // EB-2: X = p_top / z, 0 where z == 0
-        divide_or_zero(ratio, p_top_f);
+        // EB-2: X = p_top / z, 0 where z == 0, row by row (p_top_f's rows are OH*OW long)
+        for (oc, z_row) in ratio.chunks_exact_mut(t).enumerate() {
+            divide_or_zero(z_row, &p_top_f[oc * ohw + tile.start..oc * ohw + tile.end]);
+        }
     }
 
-    /// EB-3 for one frame: overwrites `p_bottom_f` (C, H, W) with
-    /// `x_f * col2im(w_plus^T * ratio)`; `col` (C*K*K, OH*OW) is scratch. The second half of
-    /// [`Conv::eb_backward`]. spec/layers/conv.md (CONV-4)
+    /// EB-3 without the final product with x, for one frame's output positions `tile`: adds
+    /// `col2im(w_plus^T * ratio)` (ratio: (O, tile)) to `p_bottom_f` (C, H, W); `col`
+    /// (C*K*K, tile) is scratch. spec/layers/conv.md (CONV-4)
     pub fn eb_distribute(
         &self,
         p_bottom_f: &mut [f32],
         col: &mut [f32],
-        x_f: &[f32],
         ratio: &[f32],
+        tile: Range<usize>,
     ) {
         let g = &self.geometry;
-        let (o, ohw, ckk) = (
-            g.out_channels,
-            g.out_height() * g.out_width(),
-            g.patch_len(),
-        );
-        // EB-3: col (C*K*K, OH*OW) = w_plus^T (C*K*K, O) * X (O, OH*OW); fold; times x
+        let (o, ckk, t) = (g.out_channels, g.patch_len(), tile.len());
+        // EB-3: col (C*K*K, tile) = w_plus^T (C*K*K, O) * X (O, tile); fold
         gemm(
             ckk,
             o,
-            ohw,
+            t,
             1.0,
             &self.w_plus,
             Op::Transposed,
@@ -253,10 +291,7 @@ impl Conv {
             0.0,
             col,
         );
-        col2im(p_bottom_f, col, g);
-        for (p, &x_i) in p_bottom_f.iter_mut().zip(x_f) {
-            *p *= x_i;
-        }
+        col2im_add(p_bottom_f, col, g, tile);
     }
 
     /// Overwrites `dx` (N, C, H, W) with the gradient of the loss with respect to the input,
@@ -278,28 +313,46 @@ impl Conv {
             n * g.in_len(),
             "Conv::grad_backward: dx is (N, C, H, W)"
         );
-        let mut col = vec![0.0f32; ckk * ohw]; // (C*K*K, OH*OW)
+        let tiles = self.tiles();
+        let most = tiles.iter().map(|t| t.len()).max().unwrap_or(0);
+        let mut col = vec![0.0f32; ckk * most]; // (C*K*K, tile)
+        let mut dy_tile = vec![0.0f32; o * most]; // (O, tile)
         for (dy_f, dx_f) in dy
             .chunks_exact(g.out_len())
             .zip(dx.chunks_exact_mut(g.in_len()))
         {
-            // col (C*K*K, OH*OW) = w^T (C*K*K, O) * dy_f (O, OH*OW)
-            gemm(
-                ckk,
-                o,
-                ohw,
-                1.0,
-                &self.w,
-                Op::Transposed,
-                dy_f,
-                Op::AsStored,
-                0.0,
-                &mut col,
-            );
-            col2im(dx_f, &col, g);
+            dx_f.fill(0.0);
+            for tile in &tiles {
+                let t = tile.len();
+                for (oc, row) in dy_tile[..o * t].chunks_exact_mut(t).enumerate() {
+                    row.copy_from_slice(&dy_f[oc * ohw + tile.start..oc * ohw + tile.end]);
+                }
+                // col (C*K*K, tile) = w^T (C*K*K, O) * dy (O, tile)
+                gemm(
+                    ckk,
+                    o,
+                    t,
+                    1.0,
+                    &self.w,
+                    Op::Transposed,
+                    &dy_tile[..o * t],
+                    Op::AsStored,
+                    0.0,
+                    &mut col[..ckk * t],
+                );
+                col2im_add(dx_f, &col[..ckk * t], g, tile.clone());
+            }
         }
     }
 }
+
+/// Bytes of the unfolded columns of one tile (see [`Conv::tiles`]): a part of the 1-2 MB
+/// second-level cache of a core.
+pub const TILE_BYTES: usize = 1 << 20;
+
+/// The fewest output positions of a tile, so that the products stay wide enough to run at the
+/// matrix product's speed for the layers with the most input channels.
+pub const MIN_TILE: usize = 128;
 
 #[cfg(test)]
 mod tests {
