@@ -264,7 +264,7 @@ impl FcCase {
         Fc::new(
             self.fc.inputs,
             self.fc.outputs,
-            self.fc.w_plus.clone(),
+            self.fc.w_plus.clone().expect("a small layer keeps its W+"),
             None,
         )
     }
@@ -1444,7 +1444,7 @@ proptest! {
         let p_a = naive_eb_gate_signal(&case, &act, &p_h);
         let rows = case.steps * case.streams;
         let w_xc = &case.lstm.input_transform;
-        let plus = Fc::new(w_xc.inputs, w_xc.outputs, w_xc.w_plus.clone(), None);
+        let plus = Fc::new(w_xc.inputs, w_xc.outputs, w_xc.w_plus.clone().expect("a small layer keeps its W+"), None);
         let mut z = poisoned(rows * w_xc.outputs);
         plus.forward(&mut z, &case.x, rows);
         assert_conserved("lstm w_xc", sum64(&case.eb(&act, &p_h)), sum_where_positive(&p_a, &z));

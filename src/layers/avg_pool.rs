@@ -1,6 +1,7 @@
 //! Average pooling (Caffe's Pooling with pool: AVE): forward, excitation backward and gradient
 //! backward. spec/layers/pooling.md
 
+use super::excitation::usable_normalizer;
 use super::pool_geometry::PoolGeometry;
 
 /// Average pooling over square windows; the divisor counts padded positions (POOL-2).
@@ -45,7 +46,8 @@ impl AvgPool {
     }
 
     /// Overwrites `p_bottom` (N, C, H, W) with the excitation backward of `p_top`: each input
-    /// of a window gets `x * p_top / (y * pool_size)`, 0 where `y * pool_size <= 0`; needs the
+    /// of a window gets `x * p_top / (y * pool_size)`, 0 where `y * pool_size <= 0` (or is
+    /// subnormal, EB-2); needs the
     /// forward input `x` and output `y`. spec/layers/pooling.md (AVE-2)
     pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], y: &[f32], p_top: &[f32], n: usize) {
         let g = &self.geometry;
@@ -85,8 +87,8 @@ impl AvgPool {
                     let cols = g.col_window(pw);
                     let pool_size = (rows.padded_len * cols.padded_len) as f32;
                     let z = y_c[ph * pw_n + pw] * pool_size;
-                    if z <= 0.0 {
-                        continue; // zero normalizer: the window passes nothing (as the original)
+                    if z <= 0.0 || !usable_normalizer(z) {
+                        continue; // no usable normalizer: the window passes nothing (as the original for 0)
                     }
                     let p = p_top_c[ph * pw_n + pw];
                     for i in rows.start..rows.end {

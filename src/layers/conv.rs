@@ -126,7 +126,9 @@ impl Conv {
     pub fn tiles(&self) -> Vec<Range<usize>> {
         let g = &self.geometry;
         let ohw = g.out_height() * g.out_width();
-        let len = (TILE_BYTES / (4 * g.patch_len())).max(MIN_TILE).min(ohw.max(1));
+        let len = (TILE_BYTES / (4 * g.patch_len()))
+            .max(MIN_TILE)
+            .min(ohw.max(1));
         (0..ohw.div_ceil(len))
             .map(|k| k * len..((k + 1) * len).min(ohw))
             .collect()

@@ -1,11 +1,15 @@
 //! The normalising step shared by every EB rule with weights (convolution, inner product):
 //! spec/README.md (EB-2).
 
-/// `ratio[i] <- p_top[i] / z[i]`, and 0 where `z[i] == 0` exactly, in place over `z`.
+/// `ratio[i] <- p_top[i] / z[i]`, and 0 where `z[i]` is 0 or subnormal, or where the quotient
+/// overflows, in place over `z`.
 ///
 /// spec/README.md (EB-2). The original Caffe code gives 0 for a zero normalizer (no epsilon):
-/// such a parent has no excitatory input and passes nothing down. A negative `z` (possible
-/// only when the layer's input is signed, e.g. the mean-subtracted image) is divided as is.
+/// such a parent has no excitatory input and passes nothing down. ebr extends the rule to a
+/// normalizer below f32's smallest normal number (1.2e-38) and to a quotient past f32's range:
+/// there Caffe's quotient is infinite and its maps turn to inf and NaN (0 * inf); ebr drops
+/// the parent's signal instead, as for Z == 0. A negative `z` (possible only when the layer's
+/// input is signed, e.g. the mean-subtracted image) is divided as is.
 pub fn divide_or_zero(z_to_ratio: &mut [f32], p_top: &[f32]) {
     assert_eq!(
         z_to_ratio.len(),
@@ -13,8 +17,24 @@ pub fn divide_or_zero(z_to_ratio: &mut [f32], p_top: &[f32]) {
         "divide_or_zero: Z and p_top lengths differ"
     );
     for (ratio, &p) in z_to_ratio.iter_mut().zip(p_top) {
-        *ratio = if *ratio == 0.0 { 0.0 } else { p / *ratio };
+        *ratio = if usable_normalizer(*ratio) {
+            let quotient = p / *ratio;
+            if quotient.is_finite() {
+                quotient
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
     }
+}
+
+/// True when `z` can be divided by: not 0, not subnormal (|z| >= f32::MIN_POSITIVE), finite.
+/// The pooling rules (AVE-2, MEAN-2) use it with their own positive normalizers.
+/// spec/README.md (EB-2)
+pub fn usable_normalizer(z: f32) -> bool {
+    z.abs() >= f32::MIN_POSITIVE && z.is_finite()
 }
 
 /// `w_plus[i] = max(w[i], 0)`: the excitatory weights. spec/README.md (EB-1).

@@ -33,9 +33,18 @@ pub struct Fc {
     pub w: Vec<f32>,
     /// b: (O), or None for `bias_term: false`
     pub b: Option<Vec<f32>>,
-    /// w_plus = max(w, 0): (O, D), computed once here. spec/README.md (EB-1)
-    pub w_plus: Vec<f32>,
+    /// w_plus = max(w, 0): (O, D), computed once here. spec/README.md (EB-1). None for a layer
+    /// of more than [`STORED_W_PLUS_MAX`] weights (VGG16's fc6: 103 M, 411 MB): its
+    /// `eb_backward` makes W+ block by block from w instead, so that memory holds one copy of
+    /// the weights. spec/layers/fc.md (FC-3)
+    pub w_plus: Option<Vec<f32>>,
 }
+
+/// The most weights a layer keeps a W+ copy of (64 MB of f32).
+pub const STORED_W_PLUS_MAX: usize = 1 << 24;
+
+/// Weights per block of output units when W+ is made block by block (16 MB of f32).
+const W_PLUS_BLOCK_VALUES: usize = 1 << 22;
 
 impl Fc {
     /// Panics if `w` is not (O, D) or `b` not (O) (the loader checks user files first).
@@ -48,7 +57,7 @@ impl Fc {
         if let Some(b) = &b {
             assert_eq!(b.len(), outputs, "Fc::new: b is (O={outputs})");
         }
-        let w_plus = excitatory(&w);
+        let w_plus = (w.len() <= STORED_W_PLUS_MAX).then(|| excitatory(&w));
         Fc {
             inputs,
             outputs,
@@ -106,35 +115,59 @@ impl Fc {
             rows * d,
             "Fc::eb_backward: p_bottom is (M={rows}, D={d})"
         );
-        // EB-1: z (M, O) = x (M, D) * w_plus^T (D, O), no bias
-        let mut z = vec![0.0f32; rows * o];
-        gemm(
-            rows,
-            d,
-            o,
-            1.0,
-            x,
-            Op::AsStored,
-            &self.w_plus,
-            Op::Transposed,
-            0.0,
-            &mut z,
-        );
-        // EB-2: X = p_top / z, 0 where z == 0
-        divide_or_zero(&mut z, p_top);
-        // EB-3: p_bottom (M, D) = x * (X (M, O) * w_plus (O, D))
-        gemm(
-            rows,
-            o,
-            d,
-            1.0,
-            &z,
-            Op::AsStored,
-            &self.w_plus,
-            Op::AsStored,
-            0.0,
-            p_bottom,
-        );
+        // Over blocks of output units: all of them at once with the stored W+, else blocks
+        // whose W+ rows are made here from w (the sums over o then run block by block).
+        let block = match &self.w_plus {
+            Some(_) => o.max(1),
+            None => (W_PLUS_BLOCK_VALUES / d.max(1)).clamp(1, o.max(1)),
+        };
+        let mut made = vec![0.0f32; if self.w_plus.is_some() { 0 } else { block * d }];
+        let mut z = vec![0.0f32; rows * block]; // (M, block): Z, then the ratio X
+        for o0 in (0..o).step_by(block) {
+            let nb = block.min(o - o0);
+            let w_plus: &[f32] = match &self.w_plus {
+                Some(stored) => &stored[o0 * d..(o0 + nb) * d],
+                None => {
+                    // EB-1: w_plus = max(w, 0) for the block's rows
+                    for (v, &w_i) in made.iter_mut().zip(&self.w[o0 * d..(o0 + nb) * d]) {
+                        *v = w_i.max(0.0);
+                    }
+                    &made[..nb * d]
+                }
+            };
+            let z = &mut z[..rows * nb];
+            // EB-1: z (M, nb) = x (M, D) * w_plus^T (D, nb), no bias
+            gemm(
+                rows,
+                d,
+                nb,
+                1.0,
+                x,
+                Op::AsStored,
+                w_plus,
+                Op::Transposed,
+                0.0,
+                z,
+            );
+            // EB-2: X = p_top / z, 0 where z == 0
+            for (z_row, p_row) in z.chunks_exact_mut(nb).zip(p_top.chunks_exact(o)) {
+                divide_or_zero(z_row, &p_row[o0..o0 + nb]);
+            }
+            // EB-3: p_bottom (M, D) += X (M, nb) * w_plus (nb, D)
+            gemm(
+                rows,
+                nb,
+                d,
+                1.0,
+                z,
+                Op::AsStored,
+                w_plus,
+                Op::AsStored,
+                if o0 == 0 { 0.0 } else { 1.0 },
+                p_bottom,
+            );
+        }
+        // EB-3: times x
         for (p, &x_i) in p_bottom.iter_mut().zip(x) {
             *p *= x_i;
         }
@@ -205,7 +238,10 @@ mod tests {
         let dual = fc.negated();
         assert_eq!(dual.w, [-1.0, 1.0, -0.5, 2.0, -1.0, 0.0]);
         assert_eq!(dual.b, Some(vec![0.5, -1.0]));
-        assert_eq!(dual.w_plus, [0.0, 1.0, 0.0, 2.0, 0.0, 0.0]);
+        assert_eq!(
+            dual.w_plus.as_deref(),
+            Some(&[0.0, 1.0, 0.0, 2.0, 0.0, 0.0][..])
+        );
         let mut y = [f32::NAN; 2];
         dual.forward(&mut y, &x, 1);
         assert_eq!(y, [-1.5, 1.0]);

@@ -75,11 +75,6 @@ impl Lstm {
         }
     }
 
-    /// The excitatory input weights W_xc+ (computed once, in the input transform).
-    pub fn w_xc_plus(&self) -> &[f32] {
-        &self.input_transform.w_plus
-    }
-
     /// Overwrites `act` with the forward pass over `x` (T, N, D) with clip markers `cont`
     /// (T, N): 0 starts a new sequence, 1 continues it; h_0 = c_0 = 0.
     /// spec/layers/lstm.md (LSTM-1..LSTM-4)

@@ -1,6 +1,8 @@
 //! Temporal mean-pool: the mean over T steps of every unit of a (T, N, D) sequence (Caffe's AVE
 //! pooling over time), as in the captioning model. spec/layers/mean_pool.md
 
+use super::excitation::usable_normalizer;
+
 /// Mean over the first axis of a (T, N, D) blob, giving (N, D).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MeanPool {
@@ -28,7 +30,8 @@ impl MeanPool {
     }
 
     /// Overwrites `p_bottom` (T, N, D): step t gets `x[t] * p_top / (y * T)`, a share of the
-    /// unit's signal in proportion to its activation (paper Eq. 8), and 0 where `y * T <= 0`.
+    /// unit's signal in proportion to its activation (paper Eq. 8), and 0 where `y * T <= 0` (or
+    /// is subnormal, spec/README.md EB-2).
     /// spec/layers/mean_pool.md (MEAN-2)
     pub fn eb_backward(&self, p_bottom: &mut [f32], x: &[f32], y: &[f32], p_top: &[f32]) {
         assert_eq!(
@@ -54,7 +57,11 @@ impl MeanPool {
         {
             for (i, (p, &x_i)) in p_bottom_t.iter_mut().zip(x_t).enumerate() {
                 let z = y[i] * steps;
-                *p = if z > 0.0 { x_i * p_top[i] / z } else { 0.0 };
+                *p = if z > 0.0 && usable_normalizer(z) {
+                    x_i * p_top[i] / z
+                } else {
+                    0.0
+                };
             }
         }
     }
