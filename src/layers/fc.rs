@@ -121,6 +121,19 @@ impl Fc {
             Some(_) => o.max(1),
             None => (W_PLUS_BLOCK_VALUES / d.max(1)).clamp(1, o.max(1)),
         };
+        self.eb_backward_in_blocks(p_bottom, x, p_top, rows, block);
+    }
+
+    /// [`Fc::eb_backward`] over blocks of `block` output units. spec/layers/fc.md (FC-3)
+    fn eb_backward_in_blocks(
+        &self,
+        p_bottom: &mut [f32],
+        x: &[f32],
+        p_top: &[f32],
+        rows: usize,
+        block: usize,
+    ) {
+        let (d, o) = (self.inputs, self.outputs);
         let mut made = vec![0.0f32; if self.w_plus.is_some() { 0 } else { block * d }];
         let mut z = vec![0.0f32; rows * block]; // (M, block): Z, then the ratio X
         for o0 in (0..o).step_by(block) {
@@ -249,5 +262,36 @@ mod tests {
         let mut p_bottom = [f32::NAN; 3];
         dual.eb_backward(&mut p_bottom, &x, &p_top, 1);
         assert_eq!(p_bottom, [0.25, 0.0, 0.0]);
+    }
+
+    /// The block-by-block W+ of a large layer (FC-3) against the stored one: the same shares up
+    /// to the rounding of sums over o grouped by block (a few f32 ulps of the largest term).
+    #[test]
+    fn eb_in_blocks_of_made_w_plus_matches_the_stored_w_plus() {
+        let (d, o, rows) = (7, 5, 3);
+        let w: Vec<f32> = (0..o * d)
+            .map(|i| ((i * 37 % 23) as f32 - 9.0) / 8.0)
+            .collect();
+        let x: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 13 % 11) as f32 / 4.0 - 0.5).max(0.0))
+            .collect();
+        let p_top: Vec<f32> = (0..rows * o).map(|i| (i % 7) as f32 / 7.0).collect();
+        let stored = Fc::new(d, o, w.clone(), None);
+        let mut want = vec![f32::NAN; rows * d];
+        stored.eb_backward(&mut want, &x, &p_top, rows);
+        let made = Fc {
+            w_plus: None,
+            ..stored.clone()
+        };
+        for block in [1, 2, 3, 5] {
+            let mut got = vec![f32::NAN; rows * d];
+            made.eb_backward_in_blocks(&mut got, &x, &p_top, rows, block);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                    "block {block}: {g} vs {w}"
+                );
+            }
+        }
     }
 }
