@@ -123,8 +123,11 @@ pub fn forward_clip(
         });
     let chunk_frames = match execution.chunk_frames {
         0 => {
-            let fitting = execution.chunk_budget_bytes / transient_bytes_per_frame(model).max(1);
-            frames.div_ceil(threads).min(fitting).max(1)
+            // As few chunks as the budget allows, in a multiple of the threads, of equal size:
+            // every thread gets the same number of frames.
+            let fitting = (execution.chunk_budget_bytes / transient_bytes_per_frame(model)).max(1);
+            let count = frames.div_ceil(fitting).next_multiple_of(threads).max(1);
+            frames.div_ceil(count).max(1)
         }
         n => n,
     };

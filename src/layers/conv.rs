@@ -348,9 +348,11 @@ impl Conv {
     }
 }
 
-/// Bytes of the unfolded columns of one tile (see [`Conv::tiles`]): a part of the 1-2 MB
-/// second-level cache of a core.
-pub const TILE_BYTES: usize = 1 << 20;
+/// Bytes of the unfolded columns of one tile (see [`Conv::tiles`]): a share of the last-level
+/// cache (32 MB for two cores here). Measured with `ebr bench` against 1, 4 and 16 MB: 8 MB
+/// was the fastest, within the machine's noise of 4 and 16; the whole layer at once (115 MB for
+/// VGG16's conv1_2) ran that layer 3x slower.
+pub const TILE_BYTES: usize = 8 << 20;
 
 /// The fewest output positions of a tile, so that the products stay wide enough to run at the
 /// matrix product's speed for the layers with the most input channels.
