@@ -10,11 +10,22 @@ use image::{ImageReader, RgbImage};
 
 use crate::error::Error;
 use crate::model::{ChannelOrder, InputSpec};
-use crate::npy::read_npy;
+use crate::npy::{read_npy_checked, NPY_DATA_BUDGET};
 use crate::tensor::shape_string;
 
 /// The file endings (compared without case) of the frames in a clip directory.
 pub const FRAME_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+
+/// The most values a clip may hold for the model, T * C * H * W: 2^30 (4 GiB of float32; 10
+/// minutes of 3x224x224 frames at 12 fps hold 1.1 * 10^9 / 10). A clip past it is refused
+/// before its frames are decoded or its .npy data read; [`load_clip_within`] takes a smaller
+/// budget.
+pub const CLIP_VALUE_BUDGET: usize = 1 << 30;
+
+/// The most pixels ebr decodes for one frame image: 2^25 (8K UHD, 7680x4320, fits). The size is
+/// read from the image's header and a larger image is refused before it is decoded
+/// (preprocessing holds 27 bytes per pixel: the RGB image and three f64 planes).
+pub const MAX_FRAME_PIXELS: u64 = 1 << 25;
 
 /// Where a frame came from and how it was fitted to the model's input: resize, then crop.
 /// Sizes are [height, width]; the crop offset is [row, col] in the resized frame.
@@ -103,7 +114,14 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 /// .jpeg or .png, any case, sorted by file name; other files and sub-directories ignored),
 /// each preprocessed by [`preprocess_frame`]; or a .npy of shape (T, C, H, W) f32 already
 /// preprocessed (no resize, no mean; its geometry is the identity).
+/// A clip of more than [`CLIP_VALUE_BUDGET`] values, or a frame of more than
+/// [`MAX_FRAME_PIXELS`], is refused before it is decoded; so are frames of different sizes.
 pub fn load_clip(path: &Path, input: &InputSpec) -> Result<Clip, Error> {
+    load_clip_within(path, input, CLIP_VALUE_BUDGET)
+}
+
+/// As [`load_clip`], refusing a clip of more than `budget` values (T * C * H * W).
+pub fn load_clip_within(path: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Error> {
     check_input(input).map_err(|reason| clip_error(path, reason))?;
     let metadata = match fs::metadata(path) {
         Ok(metadata) => metadata,
@@ -113,9 +131,9 @@ pub fn load_clip(path: &Path, input: &InputSpec) -> Result<Clip, Error> {
         Err(source) => return Err(io_error(path, source)),
     };
     if metadata.is_dir() {
-        load_frames(path, input)
+        load_frames(path, input, budget)
     } else if has_extension(path, &["npy"]) {
-        load_npy_clip(path, input)
+        load_npy_clip(path, input, budget)
     } else {
         Err(clip_error(
             path,
@@ -149,6 +167,18 @@ pub fn frame_paths(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(paths)
 }
 
+/// The size [height, width] of a frame image, read from its header without decoding it.
+pub fn frame_size(path: &Path) -> Result<[usize; 2], Error> {
+    let reader = ImageReader::open(path).map_err(|e| io_error(path, e))?;
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|e| io_error(path, e))?;
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| clip_error(path, format!("cannot decode the image: {e}")))?;
+    Ok([height as usize, width as usize])
+}
+
 /// Reads one frame as 8-bit RGB: gray is tiled to three channels, alpha dropped, 16-bit
 /// samples rounded to 8 bits. The format is guessed from the content, then the extension.
 pub fn read_frame(path: &Path) -> Result<RgbImage, Error> {
@@ -162,7 +192,23 @@ pub fn read_frame(path: &Path) -> Result<RgbImage, Error> {
     Ok(image.to_rgb8())
 }
 
-fn load_frames(dir: &Path, input: &InputSpec) -> Result<Clip, Error> {
+/// The values of `frames` frames of the model's input, if they are within `budget`.
+fn clip_values(input: &InputSpec, frames: usize, budget: usize) -> Option<usize> {
+    [input.channels, input.height, input.width]
+        .iter()
+        .try_fold(frames, |n, &size| n.checked_mul(size))
+        .filter(|&n| n <= budget)
+}
+
+/// The message for a clip of `frames` frames past `budget` values.
+fn too_many_values(input: &InputSpec, frames: usize, budget: usize) -> String {
+    format!(
+        "{frames} frames of {}x{}x{} are more than the {budget} values ebr loads for one clip",
+        input.channels, input.height, input.width
+    )
+}
+
+fn load_frames(dir: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Error> {
     let paths = frame_paths(dir)?;
     if paths.is_empty() {
         return Err(clip_error(
@@ -170,15 +216,26 @@ fn load_frames(dir: &Path, input: &InputSpec) -> Result<Clip, Error> {
             "no frames: the directory has no file ending .jpg, .jpeg or .png (any case)",
         ));
     }
-    let frame_len = input.channels * input.height * input.width;
-    // (T, C, H, W)
-    let mut data = Vec::with_capacity(paths.len() * frame_len);
-    let mut geometry = None;
+    // Everything that can be known before decoding is checked first: the clip's size for the
+    // model, then every frame's size from its header.
+    let values = clip_values(input, paths.len(), budget).ok_or_else(|| Error::TooLarge {
+        path: dir.to_path_buf(),
+        reason: too_many_values(input, paths.len(), budget),
+    })?;
+    let mut first: Option<[usize; 2]> = None;
     for path in &paths {
-        let image = read_frame(path)?;
-        let size = [image.height() as usize, image.width() as usize];
-        if let Some(first) = geometry.map(|g: FrameGeometry| g.original) {
-            if size != first {
+        let size = frame_size(path)?;
+        if size[0] as u64 * size[1] as u64 > MAX_FRAME_PIXELS {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the image is {} (height x width), more than the {MAX_FRAME_PIXELS} pixels ebr decodes for one frame",
+                    size_string(size)
+                ),
+            });
+        }
+        match first {
+            Some(first) if size != first => {
                 return Err(clip_error(
                     path,
                     format!(
@@ -189,6 +246,24 @@ fn load_frames(dir: &Path, input: &InputSpec) -> Result<Clip, Error> {
                     ),
                 ));
             }
+            _ => first = Some(size),
+        }
+    }
+    // (T, C, H, W)
+    let mut data = Vec::with_capacity(values);
+    let mut geometry = None;
+    for path in &paths {
+        let image = read_frame(path)?;
+        let size = [image.height() as usize, image.width() as usize];
+        if Some(size) != first {
+            return Err(clip_error(
+                path,
+                format!(
+                    "decodes to {}, but its header says {}",
+                    size_string(size),
+                    size_string(first.expect("a clip directory with frames has a first size"))
+                ),
+            ));
         }
         let (frame, frame_geometry) =
             preprocess_frame(&image, input).map_err(|reason| clip_error(path, reason))?;
@@ -203,28 +278,38 @@ fn load_frames(dir: &Path, input: &InputSpec) -> Result<Clip, Error> {
     })
 }
 
-fn load_npy_clip(path: &Path, input: &InputSpec) -> Result<Clip, Error> {
-    let tensor = read_npy(path)?.tensor;
+fn load_npy_clip(path: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Error> {
     let expected = format!("[T, {}, {}, {}]", input.channels, input.height, input.width);
+    // The shape is checked from the header, before the data is read.
+    let check = |shape: &[usize]| {
+        if shape.len() != 4 || shape[1..] != [input.channels, input.height, input.width] {
+            return Err(clip_error(
+                path,
+                format!(
+                    "the clip has shape {}, expected {expected} (T frames preprocessed for the model)",
+                    shape_string(shape)
+                ),
+            ));
+        }
+        if shape[0] == 0 {
+            return Err(clip_error(
+                path,
+                format!(
+                    "the clip has no frames (shape {}, expected {expected} with T >= 1)",
+                    shape_string(shape)
+                ),
+            ));
+        }
+        if clip_values(input, shape[0], budget).is_none() {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                reason: too_many_values(input, shape[0], budget),
+            });
+        }
+        Ok(())
+    };
+    let tensor = read_npy_checked(path, NPY_DATA_BUDGET, &check)?.tensor;
     let shape = &tensor.shape;
-    if shape.len() != 4 || shape[1..] != [input.channels, input.height, input.width] {
-        return Err(clip_error(
-            path,
-            format!(
-                "the clip has shape {}, expected {expected} (T frames preprocessed for the model)",
-                shape_string(shape)
-            ),
-        ));
-    }
-    if shape[0] == 0 {
-        return Err(clip_error(
-            path,
-            format!(
-                "the clip has no frames (shape {}, expected {expected} with T >= 1)",
-                shape_string(shape)
-            ),
-        ));
-    }
     if let Some(index) = tensor.data.iter().position(|v| !v.is_finite()) {
         return Err(clip_error(
             path,

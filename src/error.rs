@@ -38,6 +38,9 @@ pub enum Error {
     /// The clip cannot be used (no frames, frames of different sizes, an unreadable image,
     /// a .npy of the wrong shape for the model).
     Clip { path: PathBuf, reason: String },
+    /// The file's content would take more memory than ebr allows (a .npy array past its data
+    /// budget, a clip of too many or too large frames): refused before it is read or decoded.
+    TooLarge { path: PathBuf, reason: String },
     /// A name the user gave (a class, a layer) is not one of the valid ones.
     UnknownName {
         /// What was looked up, e.g. "class" or "layer".
@@ -88,6 +91,7 @@ impl fmt::Display for Error {
             } => write!(f, "{}: field {field}: {reason}", path.display()),
             Error::Model { path, reason } => write!(f, "{}: {reason}", path.display()),
             Error::Clip { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Error::TooLarge { path, reason } => write!(f, "{}: {reason}", path.display()),
             Error::UnknownName { kind, given, valid } => {
                 write!(f, "unknown {kind} \"{given}\"; valid: {}", list_for_message(valid))
             }

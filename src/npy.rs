@@ -3,17 +3,19 @@
 //! ebr reads float32 arrays in C order, little- or big-endian. A float64 array is converted to
 //! float32 and the conversion is reported in [`NpyArray::converted_from`]. Every other element
 //! type, a Fortran-order array and a truncated or corrupt file are refused with an [`Error`].
+//! Nothing is allocated for a file's data before its header has been checked: its shape,
+//! that the data is all there, and that it fits in a budget ([`NPY_DATA_BUDGET`]).
 //! Writing goes to a temporary file beside the target, then renames it, so that a failure never
 //! leaves a half-written file.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use npyz::{DType, NpyFile, NpyHeader, Order, TypeChar, WriterBuilder};
 
 use crate::error::Error;
-use crate::tensor::Tensor;
+use crate::tensor::{shape_string, Tensor};
 
 /// A tensor read from a file, and what reading it changed.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,14 +46,29 @@ fn malformed(path: &Path, reason: impl Into<String>) -> Error {
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
-/// The header text (the Python dict) of a .npy file, after checking the preamble: the magic,
-/// a known version, and a header length that stays inside the file.
-fn header_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], Error> {
-    if bytes.is_empty() {
+/// The most bytes of array data ebr reads from one .npy file: 4 GiB, i.e. 2^30 float32 values
+/// (a model's whole PARAMETER_BUDGET in one file). A header that implies more is refused with
+/// [`Error::TooLarge`] before any of the data is read or allocated; [`read_npy_within`] and
+/// [`parse_npy_within`] take a smaller budget.
+pub const NPY_DATA_BUDGET: u64 = 4 << 30;
+
+/// The longest header text ebr reads: 64 KiB. numpy writes a float array's header in under 200
+/// bytes (its own reader refuses more than 10000 by default); a version (2, 0) file may claim
+/// up to 4 GiB, which is refused before it is read.
+pub const MAX_HEADER_TEXT: u64 = 1 << 16;
+
+/// How deep lists and tuples may nest in the header (a structured type nests a few levels).
+const MAX_HEADER_DEPTH: usize = 32;
+
+/// Where the header text lies, from the preamble (magic, version, header length): the text is
+/// `text_start..text_start + text_len`. `first` is the file's first bytes (at least 12 when the
+/// file has them); `file_len` the file's size.
+fn preamble(path: &Path, first: &[u8], file_len: u64) -> Result<(usize, u64), Error> {
+    if file_len == 0 {
         return Err(malformed(path, "the file is empty"));
     }
-    let magic_len = MAGIC.len().min(bytes.len());
-    if bytes[..magic_len] != MAGIC[..magic_len] {
+    let magic_len = MAGIC.len().min(first.len());
+    if first[..magic_len] != MAGIC[..magic_len] {
         return Err(malformed(
             path,
             "the file does not begin with the .npy magic \\x93NUMPY",
@@ -60,14 +77,11 @@ fn header_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], Error> {
     let too_short = || {
         malformed(
             path,
-            format!(
-                "the file ends after {} bytes, inside the .npy preamble",
-                bytes.len()
-            ),
+            format!("the file ends after {file_len} bytes, inside the .npy preamble"),
         )
     };
     // Version (1, 0): u16 header length; (2, 0) and (3, 0): u32.
-    let length_field = match bytes.get(6..8).ok_or_else(too_short)? {
+    let length_field = match first.get(6..8).ok_or_else(too_short)? {
         [1, 0] => 2,
         [2, 0] | [3, 0] => 4,
         version => {
@@ -78,46 +92,257 @@ fn header_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], Error> {
         }
     };
     let text_start = 8 + length_field;
-    let field = bytes.get(8..text_start).ok_or_else(too_short)?;
+    let field = first.get(8..text_start).ok_or_else(too_short)?;
     let text_len = field
         .iter()
         .rev()
         .fold(0u64, |len, &byte| (len << 8) | u64::from(byte));
-    let text_end = text_start as u64 + text_len;
-    if text_end > bytes.len() as u64 {
+    if text_start as u64 + text_len > file_len {
         return Err(malformed(
             path,
             format!(
-                "the header length {text_len} runs past the end of the file ({} bytes)",
-                bytes.len()
+                "the header length {text_len} runs past the end of the file ({file_len} bytes)"
             ),
         ));
     }
-    Ok(&bytes[text_start..text_end as usize])
+    if text_len > MAX_HEADER_TEXT {
+        return Err(malformed(
+            path,
+            format!(
+                "the header length {text_len} is more than ebr reads ({MAX_HEADER_TEXT} bytes; numpy writes a float array's header in under 200)"
+            ),
+        ));
+    }
+    Ok((text_start, text_len))
 }
 
-/// The sizes in the header text's `'shape': (a, b, ...)`, if they can be found and read as
-/// plain integers; `None` otherwise (npyz's parser then reports what is wrong).
-fn shape_in_header_text(text: &[u8]) -> Option<Vec<u64>> {
-    let text = std::str::from_utf8(text).ok()?;
-    let value = ["'shape'", "\"shape\""].iter().find_map(|key| {
-        text.match_indices(key)
-            .find_map(|(at, _)| text[at + key.len()..].trim_start().strip_prefix(':'))
-    })?;
-    let value = value.trim_start();
-    let close = match value.chars().next()? {
-        '(' => ')',
-        '[' => ']',
-        _ => return None,
+/// A value of the header's Python literal, as far as ebr looks at it.
+#[derive(Debug)]
+enum Literal<'a> {
+    /// A string (what it says is not needed).
+    Str,
+    /// True, False or None.
+    Name,
+    /// A number as written, e.g. `3`, `3L`, `-3`, `1.5`.
+    Number(&'a str),
+    /// A tuple or a list.
+    Sequence(Vec<Literal<'a>>),
+    /// A dict: its keys (strings) and values, in order.
+    Dict(Vec<(&'a str, Literal<'a>)>),
+}
+
+/// A reader of the Python literals numpy writes in .npy headers (`repr` of a dict of strings,
+/// booleans, integers, tuples and lists). It accepts less than Python (no escapes, no string
+/// prefixes, no hexadecimal), so that what it reads is what npyz's parser reads too: the shape
+/// ebr checks is the shape npyz then uses.
+struct LiteralReader<'a> {
+    text: &'a str,
+    at: usize,
+    depth: usize,
+}
+
+impl<'a> LiteralReader<'a> {
+    fn error<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!(
+            "the header is not a Python literal as numpy writes it: {what} at byte {}",
+            self.at
+        ))
+    }
+
+    fn skip_space(&mut self) {
+        let rest = &self.text[self.at..];
+        self.at += rest.len() - rest.trim_start_matches([' ', '\t', '\n', '\r']).len();
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.text[self.at..].chars().next()
+    }
+
+    /// Consumes `c` (after spaces) if it comes next.
+    fn eat(&mut self, c: char) -> bool {
+        self.skip_space();
+        if self.peek() == Some(c) {
+            self.at += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self) -> Result<Literal<'a>, String> {
+        self.skip_space();
+        match self.peek() {
+            Some(quote @ ('\'' | '"')) => self.string(quote).map(|_| Literal::Str),
+            Some(open @ ('(' | '[' | '{')) => {
+                if self.depth == MAX_HEADER_DEPTH {
+                    return self.error(&format!("lists nested deeper than {MAX_HEADER_DEPTH}"));
+                }
+                self.depth += 1;
+                self.at += 1;
+                let value = if open == '{' {
+                    self.dict_items().map(Literal::Dict)
+                } else {
+                    self.items(if open == '(' { ')' } else { ']' })
+                        .map(Literal::Sequence)
+                };
+                self.depth -= 1;
+                value
+            }
+            Some(c) if c == '-' || c.is_ascii_digit() => Ok(Literal::Number(self.number())),
+            Some(c) if c.is_ascii_alphabetic() => {
+                let rest = &self.text[self.at..];
+                let len = rest
+                    .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .unwrap_or(rest.len());
+                match &rest[..len] {
+                    "True" | "False" | "None" => {
+                        self.at += len;
+                        Ok(Literal::Name)
+                    }
+                    name => self.error(&format!("unexpected name {name:?}")),
+                }
+            }
+            Some(c) => self.error(&format!("unexpected {c:?}")),
+            None => self.error("unexpected end"),
+        }
+    }
+
+    /// A string in `quote`s, without escapes; returns its content.
+    fn string(&mut self, quote: char) -> Result<&'a str, String> {
+        let start = self.at + 1;
+        let rest = &self.text[start..];
+        match rest.find([quote, '\\', '\n']) {
+            Some(end) if rest[end..].starts_with(quote) => {
+                self.at = start + end + 1;
+                Ok(&rest[..end])
+            }
+            Some(end) => {
+                self.at = start + end;
+                self.error("an escape or a line break in a string")
+            }
+            None => self.error("a string without its closing quote"),
+        }
+    }
+
+    /// An optional minus, digits, an optional fraction and exponent, an optional `L` (Python
+    /// 2's long integers); what follows must not be a letter or digit.
+    fn number(&mut self) -> &'a str {
+        let rest = &self.text[self.at..];
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.' | '_')))
+            .unwrap_or(rest.len());
+        self.at += len;
+        &rest[..len]
+    }
+
+    /// The items of a tuple or list up to `close`, a trailing comma allowed.
+    fn items(&mut self, close: char) -> Result<Vec<Literal<'a>>, String> {
+        let mut items = Vec::new();
+        loop {
+            if self.eat(close) {
+                return Ok(items);
+            }
+            items.push(self.value()?);
+            if !self.eat(',') {
+                return if self.eat(close) {
+                    Ok(items)
+                } else {
+                    self.error(&format!("expected ',' or '{close}'"))
+                };
+            }
+        }
+    }
+
+    /// The `key: value` items of a dict up to `}`; keys are strings.
+    fn dict_items(&mut self) -> Result<Vec<(&'a str, Literal<'a>)>, String> {
+        let mut items = Vec::new();
+        loop {
+            if self.eat('}') {
+                return Ok(items);
+            }
+            self.skip_space();
+            let key = match self.peek() {
+                Some(quote @ ('\'' | '"')) => self.string(quote)?,
+                _ => return self.error("a dict key that is not a string"),
+            };
+            if !self.eat(':') {
+                return self.error("expected ':'");
+            }
+            items.push((key, self.value()?));
+            if !self.eat(',') {
+                return if self.eat('}') {
+                    Ok(items)
+                } else {
+                    self.error("expected ',' or '}'")
+                };
+            }
+        }
+    }
+}
+
+/// The sizes of the header's `'shape'`, read by ebr itself: the header must be one dict, as
+/// numpy writes it, with one key 'shape' whose value is a tuple (or list) of whole numbers.
+/// npyz multiplies the sizes it reads without checking (a panic in debug builds): ebr reads
+/// the header first with a reader that accepts only what it and npyz read alike, and checks
+/// the element count before npyz sees the header.
+fn shape_in_header_text(text: &[u8]) -> Result<Vec<u64>, String> {
+    let text = std::str::from_utf8(text).map_err(|_| "the header is not UTF-8 text".to_string())?;
+    let mut reader = LiteralReader {
+        text,
+        at: 0,
+        depth: 0,
     };
-    let inside = &value[1..value.find(close)?];
-    inside
-        .split(',')
-        .map(str::trim)
-        .filter(|size| !size.is_empty())
-        // Python 2's numpy wrote long integers as `3L`.
-        .map(|size| size.trim_end_matches('L').parse::<u64>().ok())
+    let value = reader.value()?;
+    reader.skip_space();
+    if reader.at != text.len() {
+        return reader.error("text after the header's dict");
+    }
+    let items = match value {
+        Literal::Dict(items) => items,
+        other => {
+            return Err(format!(
+                "the header is not a dict (numpy writes {{'descr': ..., 'fortran_order': ..., 'shape': ...}}), found {}",
+                match other {
+                    Literal::Sequence(_) => "a tuple or list",
+                    _ => "a single value",
+                }
+            ))
+        }
+    };
+    let mut shapes = items.iter().filter(|(key, _)| *key == "shape");
+    let shape = match (shapes.next(), shapes.next()) {
+        (Some((_, shape)), None) => shape,
+        (None, _) => return Err("the header dict is missing key 'shape'".to_string()),
+        (Some(_), Some(_)) => return Err("the header dict has the key 'shape' twice".to_string()),
+    };
+    let sizes = match shape {
+        Literal::Sequence(sizes) => sizes,
+        _ => return Err("the header's 'shape' is not a tuple".to_string()),
+    };
+    sizes
+        .iter()
+        .map(|size| match size {
+            Literal::Number(n) if n.starts_with('-') => {
+                Err(format!("the header's 'shape' has a negative size {n}"))
+            }
+            // Python 2's numpy wrote long integers as `3L`.
+            Literal::Number(n) if is_whole_number(n.strip_suffix('L').unwrap_or(n)) => {
+                let digits = n.strip_suffix('L').unwrap_or(n);
+                digits
+                    .parse::<u64>()
+                    .map_err(|_| format!("the header's 'shape' has a size {n} larger than 64 bits"))
+            }
+            Literal::Number(n) => Err(format!(
+                "the header's 'shape' has a size {n} that is not an integer"
+            )),
+            _ => Err("the header's 'shape' has a size that is not an integer".to_string()),
+        })
         .collect()
+}
+
+/// True for one or more decimal digits.
+fn is_whole_number(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The number of elements of `shape`. An error when the sizes other than 0 multiply past
@@ -137,13 +362,197 @@ fn element_count(path: &Path, shape: &[u64]) -> Result<u64, Error> {
     Ok(shape.iter().product())
 }
 
-/// Reads a .npy file of float32 (or float64, converted) values in C order.
+/// What a .npy file's header says, checked, before any of its data is read.
+struct Layout {
+    header: NpyHeader,
+    /// Bytes before the data: magic, version, header length field and header text.
+    header_len: u64,
+    /// The element type as numpy writes it (`<f4`).
+    descr: String,
+    /// 4 (float32) or 8 (float64).
+    item_bytes: u64,
+    shape: Vec<usize>,
+    /// Values in the array.
+    count: u64,
+}
+
+/// Reads and checks the header. `first` is the start of the file, holding at least the
+/// preamble and the header text when the file has them; `file_len` is the file's size. Checks,
+/// in order: the preamble, the header, the element type, the order, that the data is all
+/// there, `check` on the shape (the caller's, e.g. the shape a weight must have), and that the
+/// data fits in `budget` bytes.
+fn read_layout(
+    path: &Path,
+    first: &[u8],
+    file_len: u64,
+    budget: u64,
+    check: &dyn Fn(&[usize]) -> Result<(), Error>,
+) -> Result<Layout, Error> {
+    let (text_start, text_len) = preamble(path, first, file_len)?;
+    let header_len = text_start as u64 + text_len;
+    let header_bytes = first
+        .get(..header_len as usize)
+        .ok_or_else(|| malformed(path, "the file is shorter than its header"))?;
+    // npyz multiplies the shape's sizes unchecked (a panic in debug builds): read the shape
+    // and check its element count first, so that a corrupt file gives an error.
+    let shape_u64 =
+        shape_in_header_text(&header_bytes[text_start..]).map_err(|e| malformed(path, e))?;
+    element_count(path, &shape_u64)?;
+
+    let header =
+        NpyHeader::from_reader(header_bytes).map_err(|e| malformed(path, e.to_string()))?;
+    // The type as numpy writes it (`<f8`, `|u1`); a structured type as its list.
+    let dtype = header.dtype();
+    let descr = match &dtype {
+        DType::Plain(type_str) => type_str.to_string(),
+        other => other.descr(),
+    };
+    let item_bytes: u64 = match &dtype {
+        DType::Plain(type_str)
+            if type_str.type_char() == TypeChar::Float
+                && matches!(type_str.size_field(), 4 | 8) =>
+        {
+            type_str.size_field()
+        }
+        _ => {
+            return Err(Error::DType {
+                path: path.to_path_buf(),
+                found: descr,
+            })
+        }
+    };
+    if header.shape() != shape_u64.as_slice() {
+        // Cannot happen: LiteralReader reads only what npyz reads alike.
+        return Err(malformed(
+            path,
+            format!(
+                "the header's shape reads as {shape_u64:?} and as {:?}",
+                header.shape()
+            ),
+        ));
+    }
+    let count = element_count(path, &shape_u64)?;
+    let shape: Vec<usize> = shape_u64
+        .iter()
+        .map(|&s| usize::try_from(s))
+        .collect::<Result<_, _>>()
+        .map_err(|_| malformed(path, format!("shape {shape_u64:?} is too large")))?;
+
+    let axes_longer_than_one = shape.iter().filter(|&&s| s > 1).count();
+    if header.order() == Order::Fortran && axes_longer_than_one > 1 {
+        return Err(Error::FortranOrder {
+            path: path.to_path_buf(),
+            shape,
+        });
+    }
+
+    let data_len = file_len.saturating_sub(header_len);
+    let data_bytes = count
+        .checked_mul(item_bytes)
+        .ok_or_else(|| malformed(path, format!("shape {shape_u64:?} overflows")))?;
+    if data_len < data_bytes {
+        return Err(malformed(
+            path,
+            format!(
+                "truncated: shape {shape_u64:?} of {descr} needs {data_bytes} data bytes, the file has {data_len}"
+            ),
+        ));
+    }
+    check(&shape)?;
+    if data_bytes > budget {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the array of shape {} ({descr}) holds {data_bytes} bytes of data, more than the {budget} bytes ebr reads from one .npy file",
+                shape_string(&shape)
+            ),
+        });
+    }
+    Ok(Layout {
+        header,
+        header_len,
+        descr,
+        item_bytes,
+        shape,
+        count,
+    })
+}
+
+/// The array's values, read from `data` (positioned at the first data byte) as float32.
+fn read_data(path: &Path, layout: Layout, data: impl Read) -> Result<NpyArray, Error> {
+    let read_error = |e: std::io::Error| malformed(path, e.to_string());
+    let npy = NpyFile::with_header(layout.header, data);
+    let (values, converted_from) = if layout.item_bytes == 4 {
+        (npy.into_vec::<f32>().map_err(read_error)?, None)
+    } else {
+        let wide = npy.into_vec::<f64>().map_err(read_error)?;
+        (
+            wide.into_iter().map(|v| v as f32).collect(),
+            Some(layout.descr),
+        )
+    };
+    if values.len() as u64 != layout.count {
+        return Err(malformed(
+            path,
+            format!("expected {} values, read {}", layout.count, values.len()),
+        ));
+    }
+    Ok(NpyArray {
+        tensor: Tensor::new(layout.shape, values),
+        converted_from,
+    })
+}
+
+fn no_check(_: &[usize]) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Reads a .npy file of float32 (or float64, converted) values in C order, of at most
+/// [`NPY_DATA_BUDGET`] bytes of data.
 pub fn read_npy(path: &Path) -> Result<NpyArray, Error> {
-    let bytes = fs::read(path).map_err(|source| Error::Io {
+    read_npy_within(path, NPY_DATA_BUDGET)
+}
+
+/// As [`read_npy`], refusing a file whose data takes more than `budget` bytes (before reading
+/// it).
+pub fn read_npy_within(path: &Path, budget: u64) -> Result<NpyArray, Error> {
+    read_npy_checked(path, budget, &no_check)
+}
+
+/// As [`read_npy_within`], with `check` run on the shape the header gives before any of the
+/// data is read (e.g. the shape a consumer needs); its error is returned as it is.
+pub fn read_npy_checked(
+    path: &Path,
+    budget: u64,
+    check: &dyn Fn(&[usize]) -> Result<(), Error>,
+) -> Result<NpyArray, Error> {
+    let io_error = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_npy(path, &bytes)
+    };
+    let file = fs::File::open(path).map_err(io_error)?;
+    let file_len = file.metadata().map_err(io_error)?.len();
+    let mut reader = BufReader::new(file);
+    // The preamble (at most 12 bytes), then the header text it announces; nothing more is read
+    // before the header has been checked.
+    let mut first = Vec::with_capacity(12);
+    (&mut reader)
+        .take(12)
+        .read_to_end(&mut first)
+        .map_err(io_error)?;
+    let (text_start, text_len) = preamble(path, &first, file_len)?;
+    let header_end = text_start as u64 + text_len;
+    if let Some(more) = header_end.checked_sub(first.len() as u64) {
+        (&mut reader)
+            .take(more)
+            .read_to_end(&mut first)
+            .map_err(io_error)?;
+    }
+    let layout = read_layout(path, &first, file_len, budget, check)?;
+    // A short header (version 1.0 with an empty text) ends inside the first 12 bytes: the
+    // data begins with what was read past it.
+    let read_past = first.get(header_end as usize..).unwrap_or(&[]);
+    read_data(path, layout, read_past.chain(reader))
 }
 
 /// Reads a .npy file and returns its tensor, dropping the conversion note.
@@ -158,7 +567,7 @@ pub fn read_tensor_shaped(path: &Path, field: &str, expected: &[usize]) -> Resul
 }
 
 /// As [`read_tensor_shaped`], keeping the conversion note; a missing file's error says what
-/// the file is for.
+/// the file is for. The shape is compared before the data is read.
 pub fn read_npy_shaped(path: &Path, field: &str, expected: &[usize]) -> Result<NpyArray, Error> {
     if !path.exists() {
         return Err(Error::Io {
@@ -169,105 +578,31 @@ pub fn read_npy_shaped(path: &Path, field: &str, expected: &[usize]) -> Result<N
             ),
         });
     }
-    let array = read_npy(path)?;
-    if array.tensor.shape != expected {
-        return Err(Error::Shape {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            expected: expected.to_vec(),
-            found: array.tensor.shape,
-        });
-    }
-    Ok(array)
+    let check = |found: &[usize]| {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(Error::Shape {
+                path: path.to_path_buf(),
+                field: field.to_string(),
+                expected: expected.to_vec(),
+                found: found.to_vec(),
+            })
+        }
+    };
+    read_npy_checked(path, NPY_DATA_BUDGET, &check)
 }
 
 /// Parses the bytes of a .npy file; `path` is only used in errors.
 pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray, Error> {
-    // npyz allocates the header text before reading it and multiplies the shape's sizes
-    // unchecked (a panic in debug builds): check the preamble and the shape's element count
-    // first, so that a corrupt file gives an error and never a panic or a huge allocation.
-    let header_text = header_text(path, bytes)?;
-    if let Some(shape) = shape_in_header_text(header_text) {
-        element_count(path, &shape)?;
-    }
+    parse_npy_within(path, bytes, NPY_DATA_BUDGET)
+}
 
-    let mut cursor = Cursor::new(bytes);
-    let header = NpyHeader::from_reader(&mut cursor).map_err(|e| malformed(path, e.to_string()))?;
-    // Bytes before the data: magic, version, header length field and header text.
-    let header_len = cursor.position();
-    let npy = NpyFile::with_header(header, &bytes[header_len as usize..]);
-
-    // The type as numpy writes it (`<f8`, `|u1`); a structured type as its list.
-    let descr = match npy.dtype() {
-        DType::Plain(type_str) => type_str.to_string(),
-        other => other.descr(),
-    };
-    let item_bytes: u64 = match npy.dtype() {
-        DType::Plain(type_str) if type_str.type_char() == TypeChar::Float => {
-            match type_str.size_field() {
-                4 | 8 => type_str.size_field(),
-                _ => {
-                    return Err(Error::DType {
-                        path: path.to_path_buf(),
-                        found: descr,
-                    })
-                }
-            }
-        }
-        _ => {
-            return Err(Error::DType {
-                path: path.to_path_buf(),
-                found: descr,
-            })
-        }
-    };
-
-    let shape_u64 = npy.shape().to_vec();
-    let count = element_count(path, &shape_u64)?;
-    let shape: Vec<usize> = shape_u64
-        .iter()
-        .map(|&s| usize::try_from(s))
-        .collect::<Result<_, _>>()
-        .map_err(|_| malformed(path, format!("shape {shape_u64:?} is too large")))?;
-
-    let axes_longer_than_one = shape.iter().filter(|&&s| s > 1).count();
-    if npy.order() == Order::Fortran && axes_longer_than_one > 1 {
-        return Err(Error::FortranOrder {
-            path: path.to_path_buf(),
-            shape,
-        });
-    }
-
-    let data_len = (bytes.len() as u64).saturating_sub(header_len);
-    let needed = count
-        .checked_mul(item_bytes)
-        .ok_or_else(|| malformed(path, format!("shape {shape_u64:?} overflows")))?;
-    if data_len < needed {
-        return Err(malformed(
-            path,
-            format!(
-                "truncated: shape {shape_u64:?} of {descr} needs {needed} data bytes, the file has {data_len}"
-            ),
-        ));
-    }
-
-    let read_error = |e: std::io::Error| malformed(path, e.to_string());
-    let (data, converted_from) = if item_bytes == 4 {
-        (npy.into_vec::<f32>().map_err(read_error)?, None)
-    } else {
-        let wide = npy.into_vec::<f64>().map_err(read_error)?;
-        (wide.into_iter().map(|v| v as f32).collect(), Some(descr))
-    };
-    if data.len() as u64 != count {
-        return Err(malformed(
-            path,
-            format!("expected {count} values, read {}", data.len()),
-        ));
-    }
-    Ok(NpyArray {
-        tensor: Tensor::new(shape, data),
-        converted_from,
-    })
+/// As [`parse_npy`], refusing an array whose data takes more than `budget` bytes.
+pub fn parse_npy_within(path: &Path, bytes: &[u8], budget: u64) -> Result<NpyArray, Error> {
+    let layout = read_layout(path, bytes, bytes.len() as u64, budget, &no_check)?;
+    let data = &bytes[layout.header_len as usize..];
+    read_data(path, layout, data)
 }
 
 /// Writes `tensor` as a float32 C-order .npy file, atomically (temporary file, then rename).

@@ -35,12 +35,14 @@ impl OutputDir {
             _ => PathBuf::from("."),
         };
         if !parent.is_dir() {
+            let reason = if parent.exists() {
+                format!("the parent {} is not a directory", parent.display())
+            } else {
+                format!("the parent directory {} does not exist", parent.display())
+            };
             return Err(Error::Io {
                 path: target.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("the parent directory {} does not exist", parent.display()),
-                ),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, reason),
             });
         }
         if target.exists() {

@@ -1,7 +1,7 @@
 //! Convolution (Caffe's Convolution layer, square kernel, one group): forward, excitation
 //! backward and gradient backward. spec/layers/conv.md
 
-use super::excitation::{divide_or_zero, excitatory};
+use super::excitation::{divide_or_zero, excitatory, times_input_or_zero};
 use std::ops::Range;
 
 use super::im2col::{col2im_add, im2col};
@@ -223,10 +223,8 @@ impl Conv {
                 self.eb_ratio(ratio_t, col_t, x_f, p_top_f, tile.clone());
                 self.eb_distribute(p_bottom_f, col_t, ratio_t, tile.clone());
             }
-            // EB-3: times x
-            for (p, &x_i) in p_bottom_f.iter_mut().zip(x_f) {
-                *p *= x_i;
-            }
+            // EB-3: times x (0 where f32 overflowed: EB-2)
+            times_input_or_zero(p_bottom_f, x_f);
         }
     }
 

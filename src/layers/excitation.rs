@@ -37,6 +37,27 @@ pub fn usable_normalizer(z: f32) -> bool {
     z.abs() >= f32::MIN_POSITIVE && z.is_finite()
 }
 
+/// EB-3's last step, `p_bottom[d] <- x[d] * p_bottom[d]` in place, where `p_bottom` holds
+/// `sum_o w_plus[o, d] * X[o]`; 0 where the f32 result is not finite.
+///
+/// spec/README.md (EB-2, EB-3). ebr's own, as EB-2's overflowing quotient: a ratio X from a
+/// normalizer near f32's smallest normal number (|z| ~ 1e-38) is ~1e38, and its product with a
+/// weight w_plus > 1 overflows to inf before x (tiny, as z is) brings it back; with a signed x
+/// (the image) or a signed X (the contrast), the sum holds inf - inf = NaN. The original's maps
+/// turn to inf and NaN there; ebr drops that input's signal instead. Where every step stays
+/// finite nothing changes.
+pub fn times_input_or_zero(p_bottom: &mut [f32], x: &[f32]) {
+    assert_eq!(
+        p_bottom.len(),
+        x.len(),
+        "times_input_or_zero: p_bottom and x lengths differ"
+    );
+    for (p, &x_d) in p_bottom.iter_mut().zip(x) {
+        let product = *p * x_d;
+        *p = if product.is_finite() { product } else { 0.0 };
+    }
+}
+
 /// `w_plus[i] = max(w[i], 0)`: the excitatory weights. spec/README.md (EB-1).
 pub fn excitatory(w: &[f32]) -> Vec<f32> {
     w.iter().map(|&v| v.max(0.0)).collect()

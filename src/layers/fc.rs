@@ -5,7 +5,7 @@
 //! index before it as an independent row: a (N, C, H, W) blob with axis 1 is N rows of C*H*W;
 //! a (T, N, D) blob with axis 2 is T*N rows of D. [`rows_and_inputs`] computes that split.
 
-use super::excitation::{divide_or_zero, excitatory};
+use super::excitation::{divide_or_zero, excitatory, times_input_or_zero};
 use crate::gemm::{gemm, Op};
 
 /// `(rows, inputs)` of an InnerProduct with Caffe's `axis` over a blob of `shape`:
@@ -180,10 +180,8 @@ impl Fc {
                 p_bottom,
             );
         }
-        // EB-3: times x
-        for (p, &x_i) in p_bottom.iter_mut().zip(x) {
-            *p *= x_i;
-        }
+        // EB-3: times x (0 where f32 overflowed: EB-2)
+        times_input_or_zero(p_bottom, x);
     }
 
     /// Overwrites `dx` (M, D) with `dy (M, O) w (O, D)`. spec/layers/fc.md (FC-4)

@@ -39,6 +39,16 @@ impl Model {
         let mut from_files = |file: &str, field: &str, shape: &[usize]| {
             let path = dir.join(file);
             let array = read_npy_shaped(&path, field, shape)?;
+            // A NaN or an infinity would spread through every map: refused, as in a clip.
+            if let Some(index) = array.tensor.data.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Model {
+                    path,
+                    reason: format!(
+                        "{field}: value {} at flat index {index} is not finite",
+                        array.tensor.data[index]
+                    ),
+                });
+            }
             notes.extend(array.note(&path));
             Ok(array.tensor)
         };
@@ -114,7 +124,11 @@ fn build(
     check_unique_names(json, spec)?;
     let input = [spec.input.channels, spec.input.height, spec.input.width];
     let mut shape = input;
-    let mut blob_values = frame_len(input);
+    // The input's values count towards the budget; each layer's output is added (and checked)
+    // before the layer's parameters are read.
+    let mut blob_values = 0;
+    check_blob(&mut blob_values, input, "the input")
+        .map_err(|reason| model_error(json, format!("input: {reason}")))?;
     let mut layers = Vec::with_capacity(spec.frame.len());
     let mut output_shapes = Vec::with_capacity(spec.frame.len());
     for (i, layer) in spec.frame.iter().enumerate() {
@@ -131,13 +145,14 @@ fn build(
             } => {
                 let g = ConvGeometry::new(c, h, w, *out, *kernel, *stride, *pad)
                     .map_err(|e| at(format!("conv \"{name}\" on a {c}x{h}x{w} input: {e}")))?;
+                let out_shape = [*out, g.out_height(), g.out_width()];
+                check_blob(&mut blob_values, out_shape, "its output").map_err(at)?;
                 let weight = param(
                     &format!("{name}_w.npy"),
                     &format!("{name} weight [out, in, kh, kw]"),
                     &[*out, c, *kernel, *kernel],
                 )?;
                 let b = read_bias(param, name, *bias, *out)?;
-                let out_shape = [*out, g.out_height(), g.out_width()];
                 (
                     FrameLayer::Conv {
                         name: name.clone(),
@@ -167,6 +182,7 @@ fn build(
                     ))
                 })?;
                 let out_shape = [c, g.out_height(), g.out_width()];
+                check_blob(&mut blob_values, out_shape, "its output").map_err(at)?;
                 let built = if matches!(layer, FrameLayerSpec::MaxPool { .. }) {
                     FrameLayer::MaxPool {
                         name: name.clone(),
@@ -181,6 +197,7 @@ fn build(
                 (built, out_shape)
             }
             FrameLayerSpec::Fc { name, out, bias } => {
+                check_blob(&mut blob_values, [*out, 1, 1], "its output").map_err(at)?;
                 let fc = load_fc(param, name, *out, frame_len(shape), *bias)?;
                 (
                     FrameLayer::Fc {
@@ -191,14 +208,6 @@ fn build(
                 )
             }
         };
-        // Sizes are at most MAX_SIZE (schema.rs), so C*H*W cannot overflow here.
-        blob_values += frame_len(out);
-        if blob_values > FRAME_BLOB_BUDGET {
-            return Err(at(format!(
-                "its output {}x{}x{} takes one frame's blobs past {FRAME_BLOB_BUDGET} values (4 GiB of float32), more than ebr accepts",
-                out[0], out[1], out[2]
-            )));
-        }
         layers.push(built);
         output_shapes.push(out);
         shape = out;
@@ -258,6 +267,26 @@ fn build(
         spec: spec.clone(),
         notes: Vec::new(),
     })
+}
+
+/// Adds a blob of `shape` (`what`: "the input", "its output") to `blob_values`, the values one
+/// frame's blobs hold, or says why it does not fit in FRAME_BLOB_BUDGET. A convolution's padding can make a blob larger than its
+/// input (each size up to MAX_SIZE more), so C*H*W is multiplied with checks.
+fn check_blob(blob_values: &mut usize, shape: [usize; 3], what: &str) -> Result<(), String> {
+    let total = shape
+        .iter()
+        .try_fold(1usize, |n, &size| n.checked_mul(size))
+        .and_then(|len| blob_values.checked_add(len));
+    match total {
+        Some(total) if total <= FRAME_BLOB_BUDGET => {
+            *blob_values = total;
+            Ok(())
+        }
+        _ => Err(format!(
+            "{what} {}x{}x{} takes one frame's blobs past {FRAME_BLOB_BUDGET} values (4 GiB of float32), more than ebr accepts",
+            shape[0], shape[1], shape[2]
+        )),
+    }
 }
 
 /// Layer names are how users and files refer to layers: they must be unique, and "data" is

@@ -1,0 +1,749 @@
+//! `ebr ground` on a corpus of broken inputs, run as a user runs it: for each, exit code 1, one
+//! line on stderr with the exact message (or, where the operating system words part of it,
+//! its key parts: the path, the field, both shapes), and nothing left in or beside --out (no
+//! output directory, no temporary directory).
+//!
+//! Every broken model is the Caffe fixture fixtures/caffe/tiny_cnn_lstm (re-saved by
+//! `Model::save` into a temporary directory) with one edit; every broken clip is its
+//! input.npy (8 frames of 3x32x32, float32) or a frame directory with one fault.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ebr::model::Model;
+use ebr::npy::{read_tensor, write_npy};
+use ebr::Tensor;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A test's directory: a working model, a working clip, and `outs/`, where --out goes.
+struct Case {
+    root: TempDir,
+}
+
+impl Case {
+    fn new() -> Case {
+        let root = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe/tiny_cnn_lstm");
+        let model_dir = root.path().join("model");
+        fs::create_dir(&model_dir).unwrap();
+        Model::load(&fixture).unwrap().save(&model_dir).unwrap();
+        fs::copy(fixture.join("input.npy"), root.path().join("clip.npy")).unwrap();
+        fs::create_dir(root.path().join("outs")).unwrap();
+        Case { root }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.root.path().join(relative)
+    }
+
+    fn model(&self) -> PathBuf {
+        self.path("model")
+    }
+
+    fn clip(&self) -> PathBuf {
+        self.path("clip.npy")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.path("outs/out")
+    }
+
+    /// Rewrites model/model.json after `edit`.
+    fn edit_json(&self, edit: impl FnOnce(&mut Value)) {
+        let path = self.model().join("model.json");
+        let mut json: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut json);
+        fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    }
+
+    /// Runs `ebr ground --model M --clip C --target 3 --out O`, which must fail with exit code
+    /// 1 and one line on stderr; returns the message after "ebr: ". Asserts that --out does not
+    /// exist and that its parent holds what it held before (nothing was left beside it).
+    fn ground_fails(&self, model: &Path, clip: &Path, out: &Path) -> String {
+        let parent = out.parent().unwrap();
+        let before = listing(parent);
+        let output = Command::new(env!("CARGO_BIN_EXE_ebr"))
+            .args(["ground", "--quiet", "--target", "3", "--model"])
+            .arg(model)
+            .arg("--clip")
+            .arg(clip)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("the ebr binary runs");
+        let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+        assert_eq!(output.status.code(), Some(1), "exit code; stderr: {stderr}");
+        assert!(output.stdout.is_empty(), "stdout: {:?}", output.stdout);
+        assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr:?}");
+        assert!(!out.exists(), "{} exists after a failure", out.display());
+        assert_eq!(listing(parent), before, "{}: left behind", parent.display());
+        stderr
+            .strip_prefix("ebr: ")
+            .unwrap_or_else(|| panic!("{stderr:?} does not begin with \"ebr: \""))
+            .trim_end_matches('\n')
+            .to_string()
+    }
+
+    /// `ground_fails` with this case's model, `clip` and --out.
+    fn clip_fails(&self, clip: &Path) -> String {
+        self.ground_fails(&self.model(), clip, &self.out())
+    }
+
+    /// `ground_fails` with this case's (edited) model, its clip and --out.
+    fn model_fails(&self) -> String {
+        self.ground_fails(&self.model(), &self.clip(), &self.out())
+    }
+}
+
+/// The names in `dir` (empty if it is not a readable directory), sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Asserts `message` contains every part.
+fn assert_mentions(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "{message:?} does not mention {part:?}"
+        );
+    }
+}
+
+/// A version (1, 0) .npy file (numpy's format: magic, version, u16 header length, the header
+/// dict padded with spaces and '\n' to a multiple of 64 bytes) of `descr` and `shape` (Python
+/// literals), followed by `data`.
+fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut text = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + text.len() + 1) % 64 != 0 {
+        text.push(' ');
+    }
+    text.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// Frames of `size` (height, width) as PNG files frame000.png, frame001.png, ... in `dir`.
+fn write_frames(dir: &Path, count: usize, size: (u32, u32)) {
+    fs::create_dir_all(dir).unwrap();
+    for t in 0..count {
+        image::RgbImage::from_fn(size.1, size.0, |x, y| {
+            image::Rgb([(x * 5 + t as u32) as u8, (y * 3) as u8, 90])
+        })
+        .save(dir.join(format!("frame{t:03}.png")))
+        .unwrap();
+    }
+}
+
+// ---- Broken clips ---------------------------------------------------------------------------
+
+#[test]
+fn a_truncated_npy_clip_names_the_shape_and_both_byte_counts() {
+    let case = Case::new();
+    let bytes = fs::read(case.clip()).unwrap();
+    let clip = case.path("cut.npy");
+    fs::write(&clip, &bytes[..bytes.len() - 1000]).unwrap();
+    // 8 * 3 * 32 * 32 float32 values: 98304 bytes after a 128-byte header.
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: not a valid .npy file: truncated: shape [8, 3, 32, 32] of <f4 needs 98304 data bytes, the file has 97304",
+            show(&clip)
+        )
+    );
+}
+
+#[test]
+fn an_npy_clip_of_integers_names_the_element_type() {
+    let case = Case::new();
+    let clip = case.path("ints.npy");
+    fs::write(&clip, npy_bytes("'<i4'", "(1, 3, 32, 32)", &[0; 4 * 3072])).unwrap();
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: element type <i4 is not supported (ebr reads float32, and float64 converted to float32)",
+            show(&clip)
+        )
+    );
+}
+
+#[test]
+fn an_npy_clip_of_the_wrong_shape_names_both_shapes() {
+    let case = Case::new();
+    let clip = case.path("small.npy");
+    write_npy(&clip, &Tensor::zeros(vec![2, 3, 16, 16])).unwrap();
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: the clip has shape [2, 3, 16, 16], expected [T, 3, 32, 32] (T frames preprocessed for the model)",
+            show(&clip)
+        )
+    );
+}
+
+#[test]
+fn nan_in_an_npy_clip_names_the_first_bad_index() {
+    let case = Case::new();
+    let mut tensor = read_tensor(&case.clip()).unwrap();
+    tensor.data[7] = f32::NAN;
+    tensor.data[9] = f32::INFINITY;
+    let clip = case.path("nan.npy");
+    write_npy(&clip, &tensor).unwrap();
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!("{}: value NaN at flat index 7 is not finite", show(&clip))
+    );
+}
+
+#[test]
+fn a_huge_sparse_npy_clip_is_refused_before_it_is_read() {
+    // 350000 frames of 3x32x32: 1.075e9 values (4.3 GB), past the clip budget of 2^30
+    // values. The file really has that many bytes, but sparse (a hole): reading them, or
+    // allocating for them, would take minutes and 4 GB; the refusal comes from the header.
+    let case = Case::new();
+    let clip = case.path("huge.npy");
+    let header = npy_bytes("'<f4'", "(350000, 3, 32, 32)", &[]);
+    fs::write(&clip, &header).unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&clip).unwrap();
+    file.set_len(header.len() as u64 + 350_000 * 3072 * 4)
+        .unwrap();
+    drop(file);
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: 350000 frames of 3x32x32 are more than the 1073741824 values ebr loads for one clip",
+            show(&clip)
+        )
+    );
+}
+
+#[test]
+fn an_empty_frame_directory_says_it_has_no_frames() {
+    let case = Case::new();
+    let clip = case.path("empty");
+    fs::create_dir(&clip).unwrap();
+    fs::write(clip.join("notes.txt"), "not a frame").unwrap();
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: no frames: the directory has no file ending .jpg, .jpeg or .png (any case)",
+            show(&clip)
+        )
+    );
+}
+
+#[test]
+fn a_text_file_named_png_names_the_file() {
+    let case = Case::new();
+    let clip = case.path("frames");
+    write_frames(&clip, 2, (32, 32));
+    let fake = clip.join("frame001.png");
+    fs::write(&fake, "this is not an image\n").unwrap();
+    // The rest of the line is the image decoder's.
+    let message = case.clip_fails(&clip);
+    assert!(
+        message.starts_with(&format!("{}: cannot decode the image: ", show(&fake))),
+        "{message}"
+    );
+}
+
+#[test]
+fn frames_of_different_sizes_name_both_frames_and_sizes() {
+    let case = Case::new();
+    let clip = case.path("frames");
+    write_frames(&clip, 2, (32, 32));
+    image::RgbImage::new(40, 36)
+        .save(clip.join("frame002.png"))
+        .unwrap();
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: is 36x40 (height x width), but the first frame {} is 32x32; all frames of a clip must have the same size",
+            show(&clip.join("frame002.png")),
+            show(&clip.join("frame000.png"))
+        )
+    );
+}
+
+#[test]
+fn a_missing_clip_names_it() {
+    let case = Case::new();
+    let clip = case.path("nowhere.npy");
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!("{}: the clip does not exist", show(&clip))
+    );
+}
+
+// ---- Broken models --------------------------------------------------------------------------
+
+#[test]
+fn model_json_that_is_not_json_is_refused() {
+    let case = Case::new();
+    let json = case.model().join("model.json");
+    let text = fs::read_to_string(&json).unwrap();
+    fs::write(&json, &text[..text.len() / 2]).unwrap();
+    let message = case.model_fails();
+    // The rest is serde_json's (line and column of the end).
+    assert!(
+        message.starts_with(&format!(
+            "{}: field (file): not valid JSON: EOF while parsing",
+            show(&json)
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_field_of_model_json_is_named() {
+    let case = Case::new();
+    case.edit_json(|v| {
+        v["classifier"].as_object_mut().unwrap().remove("out");
+    });
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: field classifier.out: is missing",
+            show(&case.model().join("model.json"))
+        )
+    );
+}
+
+#[test]
+fn a_missing_frame_list_is_named() {
+    let case = Case::new();
+    case.edit_json(|v| {
+        v.as_object_mut().unwrap().remove("frame");
+    });
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: field frame: is missing",
+            show(&case.model().join("model.json"))
+        )
+    );
+}
+
+#[test]
+fn a_mistyped_field_of_model_json_is_named_with_the_value_found() {
+    let case = Case::new();
+    case.edit_json(|v| v["frame"][0]["kernel"] = Value::from("3"));
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: field frame[0].kernel: must be a whole number >= 1, found the string \"3\"",
+            show(&case.model().join("model.json"))
+        )
+    );
+}
+
+#[test]
+fn a_mistyped_boolean_of_model_json_is_named() {
+    let case = Case::new();
+    case.edit_json(|v| v["classifier"]["bias"] = Value::from("yes"));
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: field classifier.bias: must be true or false, found the string \"yes\"",
+            show(&case.model().join("model.json"))
+        )
+    );
+}
+
+#[test]
+fn a_weight_of_the_wrong_shape_names_the_file_the_field_and_both_shapes() {
+    let case = Case::new();
+    let weight = case.model().join("conv2_w.npy");
+    write_npy(&weight, &Tensor::zeros(vec![16, 8, 5, 5])).unwrap();
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: conv2 weight [out, in, kh, kw] has shape [16, 8, 5, 5], expected [16, 8, 3, 3]",
+            show(&weight)
+        )
+    );
+}
+
+#[test]
+fn an_lstm_weight_of_the_wrong_shape_names_both_shapes() {
+    let case = Case::new();
+    let weight = case.model().join("lstm1_W_hc.npy");
+    write_npy(&weight, &Tensor::zeros(vec![128, 64])).unwrap();
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: lstm1 recurrent weight W_hc [4H, H] has shape [128, 64], expected [128, 32]",
+            show(&weight)
+        )
+    );
+}
+
+#[test]
+fn a_missing_weight_file_says_what_it_is_for() {
+    let case = Case::new();
+    let weight = case.model().join("fc8_b.npy");
+    fs::remove_file(&weight).unwrap();
+    assert_eq!(
+        case.model_fails(),
+        format!("{}: missing: the file of fc8 bias [out]", show(&weight))
+    );
+}
+
+#[test]
+fn nan_in_a_weight_names_the_file_the_field_and_the_first_bad_index() {
+    let case = Case::new();
+    let weight = case.model().join("conv1_w.npy");
+    let mut tensor = read_tensor(&weight).unwrap();
+    tensor.data[5] = f32::NAN;
+    write_npy(&weight, &tensor).unwrap();
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: conv1 weight [out, in, kh, kw]: value NaN at flat index 5 is not finite",
+            show(&weight)
+        )
+    );
+}
+
+#[test]
+fn infinity_in_an_lstm_bias_is_refused_too() {
+    let case = Case::new();
+    let weight = case.model().join("lstm1_b_c.npy");
+    let mut tensor = read_tensor(&weight).unwrap();
+    tensor.data[100] = f32::NEG_INFINITY;
+    write_npy(&weight, &tensor).unwrap();
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: lstm1 gate bias b_c [4H]: value -inf at flat index 100 is not finite",
+            show(&weight)
+        )
+    );
+}
+
+#[test]
+fn a_truncated_weight_file_names_the_byte_counts() {
+    let case = Case::new();
+    let weight = case.model().join("fc6_w.npy");
+    let bytes = fs::read(&weight).unwrap();
+    fs::write(&weight, &bytes[..bytes.len() - 4]).unwrap();
+    // fc6 reads pool3's 16x4x4 = 256 values into 64 outputs: 64 * 256 float32 values.
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: not a valid .npy file: truncated: shape [64, 256] of <f4 needs 65536 data bytes, the file has 65532",
+            show(&weight)
+        )
+    );
+}
+
+// ---- Broken --out -----------------------------------------------------------------------------
+
+#[test]
+fn an_out_whose_parent_does_not_exist_is_refused() {
+    let case = Case::new();
+    let out = case.path("outs/no/such/parent/out");
+    assert_eq!(
+        case.ground_fails(&case.model(), &case.clip(), &out),
+        format!(
+            "{}: the parent directory {} does not exist",
+            show(&out),
+            show(&case.path("outs/no/such/parent"))
+        )
+    );
+}
+
+/// True when this process may create files in a directory without write permission (root, or
+/// CAP_DAC_OVERRIDE): then permission bits cannot make a directory read-only for it.
+fn permission_checks_are_skipped(scratch: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch.join("probe");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    let writable = fs::write(dir.join("file"), "x").is_ok();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    writable
+}
+
+#[test]
+fn an_out_that_cannot_be_written_is_refused_and_leaves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new();
+    if permission_checks_are_skipped(case.root.path()) {
+        // As root a read-only directory can be written: use a parent that is a regular file,
+        // where nothing can be created whoever asks.
+        let file = case.path("outs/file");
+        fs::write(&file, "a file, not a directory").unwrap();
+        let out = file.join("out");
+        let message = case.ground_fails(&case.model(), &case.clip(), &out);
+        assert_eq!(
+            message,
+            format!(
+                "{}: the parent {} is not a directory",
+                show(&out),
+                show(&file)
+            )
+        );
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "a file, not a directory"
+        );
+    } else {
+        let locked = case.path("outs/locked");
+        fs::create_dir(&locked).unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+        let out = locked.join("out");
+        let message = case.ground_fails(&case.model(), &case.clip(), &out);
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+        // The directory that could not be made is the temporary one beside --out; the rest
+        // of the line is the operating system's.
+        assert_mentions(&message, &[&show(&locked), "ermission denied"]);
+        assert!(listing(&locked).is_empty(), "{:?}", listing(&locked));
+    }
+}
+
+// ---- Exit codes -----------------------------------------------------------------------------
+
+#[test]
+fn help_documents_the_exit_codes_and_usage_errors_exit_with_2() {
+    let help = Command::new(env!("CARGO_BIN_EXE_ebr"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    assert!(
+        text.contains(
+            "Exit codes: 0 success, 1 bad input or failure (one line on stderr), 2 bad usage."
+        ),
+        "{text}"
+    );
+    let usage = Command::new(env!("CARGO_BIN_EXE_ebr"))
+        .args([
+            "ground",
+            "--model",
+            "m",
+            "--clip",
+            "c",
+            "--target",
+            "3",
+            "--threads",
+            "two",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+// ---- Inputs past ebr's limits, refused before they are read ---------------------------------
+
+/// A PNG whose header says `width` x `height` (its pixel data is one row of a tiny image: a
+/// decoder would fail on it, but the size is read first). The IHDR chunk of an encoded 1x1
+/// image with the size replaced and its CRC recomputed.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::RgbImage::new(1, 1)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4), 5 more bytes, CRC.
+    assert_eq!(&bytes[12..16], b"IHDR");
+    bytes[16..20].copy_from_slice(&width.to_be_bytes());
+    bytes[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+/// CRC-32 (IEEE, as PNG uses), bit by bit.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_frame_too_large_to_decode_is_refused_from_its_header() {
+    // 100000 x 100000 pixels: 30 GB as RGB. Refused from the size in its header, before the
+    // first frame is decoded.
+    let case = Case::new();
+    let clip = case.path("frames");
+    write_frames(&clip, 1, (32, 32));
+    let huge = clip.join("frame001.png");
+    fs::write(&huge, png_claiming(100_000, 100_000)).unwrap();
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: the image is 100000x100000 (height x width), more than the 33554432 pixels ebr decodes for one frame",
+            show(&huge)
+        )
+    );
+}
+
+#[test]
+fn a_huge_sparse_float64_clip_is_refused_by_the_npy_budget() {
+    // 180000 frames of 3x32x32 in float64: 5.5e8 values (within the clip's 2^30) but 4.4 GB of
+    // data, past the 4 GiB ebr reads from one .npy file. Sparse, as above.
+    let case = Case::new();
+    let clip = case.path("wide.npy");
+    let header = npy_bytes("'<f8'", "(180000, 3, 32, 32)", &[]);
+    fs::write(&clip, &header).unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&clip).unwrap();
+    file.set_len(header.len() as u64 + 180_000 * 3072 * 8)
+        .unwrap();
+    drop(file);
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: the array of shape [180000, 3, 32, 32] (<f8) holds 4423680000 bytes of data, more than the 4294967296 bytes ebr reads from one .npy file",
+            show(&clip)
+        )
+    );
+}
+
+#[test]
+fn a_huge_sparse_weight_of_the_wrong_shape_is_refused_before_it_is_read() {
+    // conv1's weight as a 4 GiB array (sparse): its shape, from the header, is compared with
+    // the one model.json implies before any of the data is read.
+    let case = Case::new();
+    let weight = case.model().join("conv1_w.npy");
+    let header = npy_bytes("'<f4'", "(1048576, 1024)", &[]);
+    fs::write(&weight, &header).unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&weight).unwrap();
+    file.set_len(header.len() as u64 + (1 << 32)).unwrap();
+    drop(file);
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: conv1 weight [out, in, kh, kw] has shape [1048576, 1024], expected [8, 3, 3, 3]",
+            show(&weight)
+        )
+    );
+}
+
+#[test]
+fn a_model_of_too_many_parameters_is_refused_before_its_files_are_read() {
+    // conv1 with 2^20 filters of 3x32x32: 3 * 2^30 parameters, past the 2^30 budget.
+    let case = Case::new();
+    case.edit_json(|v| {
+        v["frame"][0]["out"] = Value::from(1u64 << 20);
+        v["frame"][0]["kernel"] = Value::from(32);
+        v["frame"][0]["pad"] = Value::from(0);
+    });
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: conv1 weight [out, in, kh, kw] of shape [1048576, 3, 32, 32] takes the model past 1073741824 parameters (4 GiB of float32), more than ebr accepts",
+            show(&case.model().join("model.json"))
+        )
+    );
+}
+
+#[test]
+fn a_layer_whose_blob_is_too_large_is_refused_before_its_weights_are_read() {
+    // A padding of 2^20 makes conv1's output 8 x (32 + 2 * 2^20 - 3 + 1) x (the same), that
+    // is 8 x 2097182 x 2097182.
+    let case = Case::new();
+    case.edit_json(|v| v["frame"][0]["pad"] = Value::from(1u64 << 20));
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: frame[0]: its output 8x2097182x2097182 takes one frame's blobs past 1073741824 values (4 GiB of float32), more than ebr accepts",
+            show(&case.model().join("model.json"))
+        )
+    );
+}
+
+#[test]
+fn an_input_too_large_for_one_frame_is_refused() {
+    let case = Case::new();
+    case.edit_json(|v| {
+        v["input"]["height"] = Value::from(1u64 << 20);
+        v["input"]["width"] = Value::from(1u64 << 20);
+    });
+    assert_eq!(
+        case.model_fails(),
+        format!(
+            "{}: input: the input 3x1048576x1048576 takes one frame's blobs past 1073741824 values (4 GiB of float32), more than ebr accepts",
+            show(&case.model().join("model.json"))
+        )
+    );
+}
+
+/// The library takes smaller budgets than the defaults: the same refusals at a size a test
+/// can write for real (not sparse).
+#[test]
+fn smaller_budgets_refuse_real_files_with_the_same_messages() {
+    use ebr::clip::load_clip_within;
+    use ebr::npy::read_npy_within;
+    let case = Case::new();
+    // input.npy: 8 * 3072 float32 values, 98304 bytes.
+    let error = read_npy_within(&case.clip(), 98303).unwrap_err();
+    assert!(matches!(error, ebr::Error::TooLarge { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: the array of shape [8, 3, 32, 32] (<f4) holds 98304 bytes of data, more than the 98303 bytes ebr reads from one .npy file",
+            show(&case.clip())
+        )
+    );
+    assert_eq!(
+        read_npy_within(&case.clip(), 98304).unwrap().tensor.shape,
+        [8, 3, 32, 32]
+    );
+
+    let model = Model::load(&case.model()).unwrap();
+    let error = load_clip_within(&case.clip(), &model.input, 8 * 3072 - 1).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: 8 frames of 3x32x32 are more than the 24575 values ebr loads for one clip",
+            show(&case.clip())
+        )
+    );
+    let frames = case.path("frames");
+    write_frames(&frames, 3, (32, 32));
+    let error = load_clip_within(&frames, &model.input, 3 * 3072 - 1).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: 3 frames of 3x32x32 are more than the 9215 values ebr loads for one clip",
+            show(&frames)
+        )
+    );
+    assert_eq!(
+        load_clip_within(&frames, &model.input, 3 * 3072)
+            .unwrap()
+            .frames,
+        3
+    );
+}
