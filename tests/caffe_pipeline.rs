@@ -73,7 +73,18 @@ fn tiny_cnn_lstm_cebr_ebr_match_caffe_for_both_priors_and_classes() {
         for (prior, prior_name) in [(Prior::Last, "last"), (Prior::All, "all")] {
             let tag = format!("c{class}_{prior_name}");
             // The fixtures follow the notebook: Demo normalization (PIPE-6) for "all".
-            let a = temporal_attention(&model, &fwd, class, prior, Normalization::Demo);
+            let a = temporal_attention(
+                &model,
+                &fwd,
+                &Options {
+                    method: Method::Cebr,
+                    class,
+                    layer: "conv1".to_string(),
+                    prior,
+                    normalization: Normalization::Demo,
+                    lstm_rule: ebr::layers::LstmEbRule::Original,
+                },
+            );
             assert_close(
                 &format!("{tag} attmap1"),
                 &a.signal,
@@ -106,6 +117,7 @@ fn tiny_cnn_lstm_cebr_ebr_match_caffe_for_both_priors_and_classes() {
                         layer: layer.to_string(),
                         prior,
                         normalization: Normalization::Demo,
+                        lstm_rule: ebr::layers::LstmEbRule::Original,
                     };
                     let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
                     let m = method.name();
@@ -148,6 +160,7 @@ fn tiny_cnn_lstm_bpr_matches_caffe() {
                 layer: layer.to_string(),
                 prior: Prior::Last,
                 normalization: Normalization::Paper,
+                lstm_rule: ebr::layers::LstmEbRule::Original,
             };
             let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
             assert_close(
@@ -164,6 +177,7 @@ fn tiny_cnn_lstm_bpr_matches_caffe() {
             layer: "fc7".to_string(),
             prior: Prior::Last,
             normalization: Normalization::Paper,
+            lstm_rule: ebr::layers::LstmEbRule::Original,
         };
         let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
         assert_close(
@@ -199,7 +213,18 @@ fn tiny_cnn_meanpool_matches_caffe() {
         NET,
     );
     let class = 3;
-    let a = temporal_attention(&model, &fwd, class, Prior::Last, Normalization::Paper);
+    let a = temporal_attention(
+        &model,
+        &fwd,
+        &Options {
+            method: Method::Cebr,
+            class,
+            layer: "conv1".to_string(),
+            prior: Prior::Last,
+            normalization: Normalization::Paper,
+            lstm_rule: ebr::layers::LstmEbRule::Original,
+        },
+    );
     assert_close(
         "meanpool eb fc7",
         &a.signal,
@@ -224,6 +249,7 @@ fn tiny_cnn_meanpool_matches_caffe() {
                 layer: layer.to_string(),
                 prior: Prior::Last,
                 normalization: Normalization::Paper,
+                lstm_rule: ebr::layers::LstmEbRule::Original,
             };
             let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
             if method == Method::Cebr {
@@ -274,6 +300,7 @@ fn tiny_cnn_lstm_per_frame_fixtures_are_zero_and_ebr_computes_per_frame_eb_as_st
                     layer: layer.to_string(),
                     prior: Prior::Last,
                     normalization: Normalization::Paper,
+                    lstm_rule: ebr::layers::LstmEbRule::Original,
                 },
                 &no_progress,
             )
@@ -327,6 +354,7 @@ fn execution_choices_give_bit_identical_maps() {
         layer: "conv1".to_string(),
         prior: Prior::Last,
         normalization: Normalization::Paper,
+        lstm_rule: ebr::layers::LstmEbRule::Original,
     };
     let mut results = Vec::new();
     for (threads, chunk_frames, keep) in [

@@ -406,6 +406,7 @@ fn options(method: Method, case: &Case, layer: &str, normalization: Normalizatio
         layer: layer.to_string(),
         prior: case.prior,
         normalization,
+        lstm_rule: ebr::layers::LstmEbRule::Original,
     }
 }
 

@@ -15,6 +15,7 @@ use ebr::bench::{
 use ebr::grounding::{
     forward_clip, ground, map_blob, Execution, Method, Normalization, Options, Prior,
 };
+use ebr::layers::LstmEbRule;
 use ebr::model::{FrameLayer, Model};
 use ebr::rng::Rng;
 use ebr::Error;
@@ -136,6 +137,7 @@ fn run_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Valu
                 layer: layer.to_string(),
                 prior: Prior::Last,
                 normalization: Normalization::Paper,
+                lstm_rule: LstmEbRule::Original,
             };
             let g = ground(&model, &fwd, &clip, &options, &no_progress).expect("the layer exists");
             std::hint::black_box(g.maps);

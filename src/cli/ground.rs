@@ -23,8 +23,8 @@ use ebr::{Error, Tensor};
 
 use super::progress::frame_bar;
 use super::{
-    class_names, load_model, resolve_class, top_classes, Input, MethodArg, NormalizationArg,
-    PriorArg,
+    class_names, load_model, resolve_class, top_classes, Input, LstmRuleArg, MethodArg,
+    NormalizationArg, PriorArg,
 };
 
 /// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
@@ -66,6 +66,10 @@ pub struct GroundArgs {
     /// The temporal normalization of cEB-R and EB-R.
     #[arg(long, value_enum, default_value_t = NormalizationArg::Paper)]
     normalization: NormalizationArg,
+    /// The EB rule inside the LSTM (cEB-R and EB-R): the original code's, or ebr's own
+    /// conserving rule (spec/layers/lstm.md).
+    #[arg(long, value_enum, default_value_t = LstmRuleArg::Original)]
+    lstm_rule: LstmRuleArg,
     /// The action's length in frames, if known: also report the best window of that length.
     #[arg(long, value_name = "L")]
     length: Option<usize>,
@@ -137,6 +141,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         layer: layer.clone(),
         prior: args.prior.prior(),
         normalization: args.normalization.normalization(),
+        lstm_rule: args.lstm_rule.rule(),
     };
     let grounding = ground(&model, &fwd, &clip.data, &options, &progress)?;
     bar.finish_and_clear();
@@ -269,6 +274,12 @@ fn summary(
         "map_size": [h, w],
         "prior": format!("{:?}", g.options.prior).to_lowercase(),
         "normalization": format!("{:?}", g.options.normalization).to_lowercase(),
+        "lstm_rule": format!("{:?}", g.options.lstm_rule).to_lowercase(),
+        "temporal_mass": g.attention.as_ref().map(|a| json!({
+            "attmap_sum": a.norm,
+            "dual_attmap_sum": a.dual_norm,
+            "note": "the sums of attMap1 and attMap2 at the feature blob before the temporal normalization: the prior's mass that arrived (spec/pipeline.md PIPE-4)",
+        })),
         "target": {"index": g.options.class, "name": names[g.options.class]},
         "predicted_top5": top5,
         "predicted_top5_note": "softmax averaged over the steps, as the demo ranks its predictions",

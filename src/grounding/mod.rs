@@ -11,7 +11,7 @@ pub mod normalize;
 pub use clip_forward::{forward_clip, ClipForward, Execution};
 
 use crate::error::Error;
-use crate::layers::Fc;
+use crate::layers::{Fc, LstmEbRule};
 use crate::model::frame_net::frame_len;
 use crate::model::{temporal, Model, Rule};
 use crate::parallel::map_chunks;
@@ -98,6 +98,9 @@ pub struct Options {
     pub layer: String,
     pub prior: Prior,
     pub normalization: Normalization,
+    /// The EB rule inside the LSTM for cEB-R and EB-R: the original's (default) or ebr's
+    /// conserving option (spec/layers/lstm.md).
+    pub lstm_rule: LstmEbRule,
 }
 
 /// The temporal part of cEB-R and EB-R, kept for inspection and for the fixture tests.
@@ -148,11 +151,12 @@ pub fn temporal_excitation(
     fwd: &ClipForward,
     classifier: &Fc,
     prior: &[f32],
+    lstm_rule: LstmEbRule,
 ) -> Vec<f32> {
     let (steps, width) = fwd.temporal.output_size();
     let mut p_out = vec![0.0f32; steps * width];
     classifier.eb_backward(&mut p_out, &fwd.temporal.output, prior, steps);
-    temporal::eb_backward(&model.temporal, &fwd.temporal, &p_out)
+    temporal::eb_backward(&model.temporal, &fwd.temporal, &p_out, lstm_rule)
 }
 
 /// The gradient of `prior` on the logits through the classifier and the temporal stack to the
@@ -169,15 +173,15 @@ pub fn temporal_gradient(model: &Model, fwd: &ClipForward, prior: &[f32]) -> Vec
 pub fn temporal_attention(
     model: &Model,
     fwd: &ClipForward,
-    class: usize,
-    prior: Prior,
-    normalization: Normalization,
+    options: &Options,
 ) -> TemporalAttention {
     let steps = fwd.steps();
-    let p = one_hot_prior(steps, model.classes(), class, prior);
-    let signal = temporal_excitation(model, fwd, &model.classifier.fc, &p);
-    let dual_signal = temporal_excitation(model, fwd, &model.classifier.fc.negated(), &p);
-    let normalize = |s: &[f32]| match (prior, normalization) {
+    let p = one_hot_prior(steps, model.classes(), options.class, options.prior);
+    let rule = options.lstm_rule;
+    let signal = temporal_excitation(model, fwd, &model.classifier.fc, &p, rule);
+    let dual = model.classifier.fc.negated();
+    let dual_signal = temporal_excitation(model, fwd, &dual, &p, rule);
+    let normalize = |s: &[f32]| match (options.prior, options.normalization) {
         (Prior::All, Normalization::Demo) => normalize::normalize_like_the_notebook(s, fwd.frames),
         _ => normalize::normalize_over_clip(s),
     };
@@ -359,13 +363,7 @@ pub fn ground(
     let mut attention = None;
     let feature_signal = match method {
         Method::Cebr | Method::Ebr => {
-            let a = temporal_attention(
-                model,
-                fwd,
-                options.class,
-                options.prior,
-                options.normalization,
-            );
+            let a = temporal_attention(model, fwd, options);
             let signal = if method == Method::Cebr {
                 normalize::contrast(&a.normalized, &a.dual_normalized) // PIPE-7
             } else {

@@ -4,8 +4,22 @@
 //!
 //! Gate order along the 4H axis: i, f, o, g.
 
+use super::excitation::usable_normalizer;
 use super::fc::Fc;
 use crate::gemm::{gemm, Op};
+
+/// Which rule the excitation backward applies inside the LSTM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LstmEbRule {
+    /// The original code's: the unit's gradient formula, back in time only through c
+    /// (LSTM-5..LSTM-7). Does not conserve the signal.
+    #[default]
+    Original,
+    /// ebr's own option: signal-take-all through the products and proportional shares at the
+    /// cell's sum, so that the signal is conserved but for what zero normalizers drop
+    /// (spec/layers/lstm.md, LSTM-9..LSTM-12, LSTM-P6..LSTM-P9).
+    Conserving,
+}
 
 /// An LSTM layer: W_xc (4H, D), b_c (4H), W_hc (4H, H).
 #[derive(Clone, Debug, PartialEq)]
@@ -172,6 +186,77 @@ impl Lstm {
         let mut p_a = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4H)
         self.backward_through_time(&mut p_a, cont, act, p_h, false);
         // LSTM-7: FC-3 through W_xc on the T*N rows; z from x and W_xc+ only (no b_c)
+        self.input_transform.eb_backward(p_x, x, &p_a, rows);
+    }
+
+    /// Overwrites `p_x` (T, N, D) with ebr's conserving excitation backward of `p_h` (T, N, H),
+    /// the signal on every step's output (`--lstm-rule conserving`; not in the original).
+    /// Per stream and unit, from the last step to the first: all of h_t's signal to c_t (LSTM-9),
+    /// c_t's signal split between f*c_{t-1} and i*g in proportion to their values, or dropped
+    /// where c_t is 0 or not usable (LSTM-10), f*c_{t-1}'s share carried to c_{t-1}, i*g's
+    /// share all to g and through its ReLU to a_g, none to the gates i, f, o (LSTM-11); nothing
+    /// through W_hc. Then the EB rule of the inner product W_xc (LSTM-12 = LSTM-7).
+    /// With x >= 0 and p_h >= 0: sum(p_x) = sum(p_h) minus what LSTM-10 and W_xc's unusable
+    /// normalizers drop (LSTM-P6). `cont` is only checked for its shape: f, stored in `act`,
+    /// is already 0 where cont == 0. spec/layers/lstm.md (LSTM-9..LSTM-12)
+    pub fn eb_backward_conserving(
+        &self,
+        p_x: &mut [f32],
+        x: &[f32],
+        cont: &[f32],
+        act: &LstmActivations,
+        p_h: &[f32],
+    ) {
+        let (t_n, n_n, h_n) = (act.steps, act.streams, self.hidden);
+        let rows = t_n * n_n;
+        assert_eq!(
+            act.hidden, h_n,
+            "Lstm::eb_backward_conserving: activations have H={}, the layer {h_n}",
+            act.hidden
+        );
+        assert_eq!(
+            cont.len(),
+            rows,
+            "Lstm::eb_backward_conserving: cont is (T, N)"
+        );
+        assert_eq!(
+            p_h.len(),
+            rows * h_n,
+            "Lstm::eb_backward_conserving: p_h is (T, N, H)"
+        );
+        let mut p_a = vec![0.0f32; rows * 4 * h_n]; // (T, N, 4H): 0 on the i, f, o rows
+        let mut r_c_next = vec![0.0f32; n_n * h_n]; // (N, H): signal on c_t from step t+1
+        for t in (0..t_n).rev() {
+            for s in 0..n_n {
+                let row = (t * n_n + s) * h_n;
+                let gates = &act.gates[(t * n_n + s) * 4 * h_n..(t * n_n + s + 1) * 4 * h_n];
+                let p_a_ts = &mut p_a[(t * n_n + s) * 4 * h_n..(t * n_n + s + 1) * 4 * h_n];
+                for j in 0..h_n {
+                    let (i, f, g) = (gates[j], gates[h_n + j], gates[3 * h_n + j]);
+                    let c = act.c[row + j];
+                    let c_prev = if t > 0 {
+                        act.c[row - n_n * h_n + j]
+                    } else {
+                        0.0
+                    };
+                    // LSTM-9: all of h_t = o * relu(c_t) to c_t, plus c_t's signal from t+1
+                    let r_c = p_h[row + j] + r_c_next[s * h_n + j];
+                    // LSTM-10: c_t = f * c_{t-1} + i * g, split in proportion to the two terms;
+                    // dropped where c_t is not a usable normalizer (c_t == 0: then h_t == 0)
+                    let (r_fc, r_ig) = if usable_normalizer(c) {
+                        (r_c * (f * c_prev / c), r_c * (i * g / c))
+                    } else {
+                        (0.0, 0.0)
+                    };
+                    // the signal on c_{t-1} (0 where f == 0: nothing crosses a sequence start)
+                    r_c_next[s * h_n + j] = r_fc;
+                    // LSTM-11: i * g gives all to g, and g = relu(a_g) passes it to a_g (where
+                    // g == 0 the share i * g / c_t is already 0); i, f, o get nothing
+                    p_a_ts[3 * h_n + j] = r_ig;
+                }
+            }
+        }
+        // LSTM-12 (= LSTM-7): FC-3 through W_xc on the T*N rows; z from x and W_xc+ only
         self.input_transform.eb_backward(p_x, x, &p_a, rows);
     }
 

@@ -19,7 +19,7 @@ pub use avg_pool::AvgPool;
 pub use conv::{Conv, ConvGeometry};
 pub use dropout::Dropout;
 pub use fc::Fc;
-pub use lstm::{Lstm, LstmActivations};
+pub use lstm::{Lstm, LstmActivations, LstmEbRule};
 pub use max_pool::MaxPool;
 pub use mean_pool::MeanPool;
 pub use pool_geometry::PoolGeometry;

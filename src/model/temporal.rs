@@ -2,7 +2,7 @@
 //! mean-pools over the clip's per-frame features, one stream (N = 1).
 //! spec/pipeline.md (PIPE-2, PIPE-4)
 
-use crate::layers::{Lstm, LstmActivations, MeanPool};
+use crate::layers::{Lstm, LstmActivations, LstmEbRule, MeanPool};
 
 /// One temporal layer with its parameters.
 #[derive(Clone, Debug)]
@@ -107,20 +107,25 @@ pub fn forward(
 
 /// The excitation backward of `p_out` (the stack's output shape) down to the features (T, D).
 /// spec/pipeline.md (PIPE-4)
-pub fn eb_backward(layers: &[TemporalLayer], fwd: &TemporalForward, p_out: &[f32]) -> Vec<f32> {
-    backward(layers, fwd, p_out, true)
+pub fn eb_backward(
+    layers: &[TemporalLayer],
+    fwd: &TemporalForward,
+    p_out: &[f32],
+    lstm_rule: LstmEbRule,
+) -> Vec<f32> {
+    backward(layers, fwd, p_out, Some(lstm_rule))
 }
 
 /// The gradient backward of `d_out` down to the features (T, D). spec/pipeline.md (PIPE-4)
 pub fn grad_backward(layers: &[TemporalLayer], fwd: &TemporalForward, d_out: &[f32]) -> Vec<f32> {
-    backward(layers, fwd, d_out, false)
+    backward(layers, fwd, d_out, None)
 }
 
 fn backward(
     layers: &[TemporalLayer],
     fwd: &TemporalForward,
     top: &[f32],
-    excitation: bool,
+    excitation: Option<LstmEbRule>,
 ) -> Vec<f32> {
     let (steps, width) = fwd.output_size();
     assert_eq!(
@@ -135,10 +140,14 @@ fn backward(
         let mut p_x = vec![0.0f32; t_n * d];
         match (layer, &fwd.activations[l]) {
             (TemporalLayer::Lstm { lstm, .. }, TemporalActivations::Lstm(act)) => {
-                if excitation {
-                    lstm.eb_backward(&mut p_x, x, &fwd.cont[l], act, &p);
-                } else {
-                    lstm.grad_backward(&mut p_x, &fwd.cont[l], act, &p);
+                match excitation {
+                    Some(LstmEbRule::Original) => {
+                        lstm.eb_backward(&mut p_x, x, &fwd.cont[l], act, &p)
+                    }
+                    Some(LstmEbRule::Conserving) => {
+                        lstm.eb_backward_conserving(&mut p_x, x, &fwd.cont[l], act, &p)
+                    }
+                    None => lstm.grad_backward(&mut p_x, &fwd.cont[l], act, &p),
                 }
             }
             (TemporalLayer::MeanPool, TemporalActivations::MeanPool(mean)) => {
@@ -146,7 +155,7 @@ fn backward(
                     steps: t_n,
                     width: d,
                 };
-                if excitation {
+                if excitation.is_some() {
                     pool.eb_backward(&mut p_x, x, mean, &p);
                 } else {
                     pool.grad_backward(&mut p_x, &p);
