@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod clip;
 pub mod error;
+pub mod eval;
 pub mod gemm;
 pub mod grounding;
 pub mod layers;
@@ -15,6 +16,7 @@ pub mod parallel;
 pub mod render;
 pub mod resize;
 pub mod rng;
+pub mod synth;
 pub mod tensor;
 
 pub use error::Error;

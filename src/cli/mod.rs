@@ -2,9 +2,11 @@
 
 mod bench;
 mod classify;
+mod eval;
 mod ground;
 mod inspect;
 mod progress;
+mod synth;
 
 use std::path::PathBuf;
 
@@ -19,6 +21,8 @@ use ebr::Error;
 /// Given a CNN-LSTM video model and one clip, ebr shows where and when the evidence for a
 /// class lies: a signed saliency map per frame, and the temporal segment of the action.
 /// It computes what the authors' Caffe code computes (see spec/ in the source).
+///
+/// Exit codes: 0 success, 1 bad input or failure (one line on stderr), 2 bad usage.
 #[derive(Parser, Debug)]
 #[command(
     name = "ebr",
@@ -38,6 +42,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     Inspect(inspect::InspectArgs),
     Bench(bench::BenchArgs),
+    Synth(synth::SynthArgs),
+    Eval(eval::EvalArgs),
 }
 
 /// Runs the parsed command.
@@ -47,6 +53,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Classify(args) => classify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Synth(args) => synth::run(&args),
+        Command::Eval(args) => eval::run(&args),
     }
 }
 
@@ -136,6 +144,23 @@ enum NormalizationArg {
     Paper,
     /// the demo notebook's (differs from paper only with --prior all)
     Demo,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LstmRuleArg {
+    /// the original code's (the unit's gradient formula; does not conserve)
+    Original,
+    /// ebr's own: conserves the signal through the LSTM
+    Conserving,
+}
+
+impl LstmRuleArg {
+    fn rule(self) -> ebr::layers::LstmEbRule {
+        match self {
+            LstmRuleArg::Original => ebr::layers::LstmEbRule::Original,
+            LstmRuleArg::Conserving => ebr::layers::LstmEbRule::Conserving,
+        }
+    }
 }
 
 impl PriorArg {

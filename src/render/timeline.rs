@@ -39,7 +39,7 @@ pub fn escape_xml(text: &str) -> String {
 }
 
 /// 1, 2 or 5 times a power of ten, the smallest at least `raw` (> 0): a tick spacing.
-fn nice_step(raw: f64) -> f64 {
+pub(crate) fn nice_step(raw: f64) -> f64 {
     let power = 10f64.powf(raw.log10().floor());
     let fraction = raw / power;
     let nice = if fraction <= 1.0 {
@@ -56,7 +56,7 @@ fn nice_step(raw: f64) -> f64 {
 
 /// A tick label for `value` on an axis with tick spacing `step`: as many decimals as the
 /// step needs, or scientific notation for very small or very large numbers.
-fn tick_label(value: f64, step: f64) -> String {
+pub(crate) fn tick_label(value: f64, step: f64) -> String {
     if value == 0.0 {
         return "0".to_string();
     }

@@ -1,0 +1,381 @@
+//! A set's evaluation as the paper's tables (markdown, for stdout and eval.md) and as JSON
+//! (eval.json). Percentages in the tables have one decimal, as the paper's; the JSON keeps
+//! fractions in [0, 1] and every count. spec/eval.md ("Output")
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+
+use super::curve::{Curve, SignCheck};
+use super::localization::{Length, LengthBin, LocalizationRow};
+use super::run::{Fig7, SetReport, SetResult, Splice2Result, Splice3Result, TrimmedResult};
+
+/// `100 * x` with one decimal, or "-" when undefined.
+fn percent(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.is_finite() => format!("{:.1}", 100.0 * v),
+        _ => "-".to_string(),
+    }
+}
+
+fn ratio(hits: usize, total: usize) -> Option<f64> {
+    (total > 0).then(|| hits as f64 / total as f64)
+}
+
+/// A signed number with 4 significant digits for the sums.
+fn signed(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".to_string();
+    }
+    format!("{x:+.4e}")
+}
+
+/// The markdown of one set: a heading, the notes, the tables of its protocol.
+pub fn set_markdown(report: &SetReport, fig7_files: &[String]) -> String {
+    let mut md = String::new();
+    let title = if report.name == report.protocol.name() {
+        report.name.clone()
+    } else {
+        format!("{}: {}", report.protocol.name(), report.name)
+    };
+    let _ = writeln!(
+        md,
+        "## {title} ({} clips, `{}`)\n",
+        report.clips,
+        report.dir.display()
+    );
+    for note in &report.notes {
+        let _ = writeln!(md, "Note: {note}.\n");
+    }
+    match &report.result {
+        SetResult::Trimmed(r) => trimmed_markdown(&mut md, r),
+        SetResult::Splice3(r) => splice3_markdown(&mut md, r),
+        SetResult::Splice2(r) => splice2_markdown(&mut md, r, fig7_files),
+    }
+    md
+}
+
+fn trimmed_markdown(md: &mut String, r: &TrimmedResult) {
+    let _ = writeln!(
+        md,
+        "Classification accuracy (EVAL-1): {}% from the softmax averaged over the steps, {}% at the last step.\n",
+        percent(ratio(r.correct_mean, r.clips)),
+        percent(ratio(r.correct_last, r.clips))
+    );
+    let frames = r.pointing.first().map_or(0, |s| s.frames);
+    let _ = writeln!(
+        md,
+        "Table 1: spatial pointing game (EVAL-3), accuracy (%) = hits / annotated frames ({frames} frames), maps at `{}`, radius {:.2} px (the paper's 7.5 px at 224 px, scaled).\n",
+        r.layer, r.radius
+    );
+    if r.pointing.is_empty() {
+        let _ = writeln!(md, "(no method chosen applies)\n");
+        return;
+    }
+    let mut header = "| |".to_string();
+    let mut rule = "| --- |".to_string();
+    let mut acc = "| Acc (%) |".to_string();
+    let mut hits = "| hits / frames |".to_string();
+    for s in &r.pointing {
+        let _ = write!(header, " {} |", s.variant.label());
+        rule.push_str(" ---: |");
+        let _ = write!(acc, " {} |", percent(ratio(s.hits, s.frames)));
+        let _ = write!(hits, " {}/{} |", s.hits, s.frames);
+    }
+    let _ = writeln!(md, "{header}\n{rule}\n{acc}\n{hits}\n");
+}
+
+fn splice3_markdown(md: &mut String, r: &Splice3Result) {
+    let _ = writeln!(
+        md,
+        "Table 2: temporal localization, mAP (%) at IoU 0.5 (EVAL-7), one detection per clip, sums at `{}`.\n",
+        r.layer
+    );
+    let mut header = "| Action length | Length (frames) | Clips |".to_string();
+    let mut rule = "| --- | --- | ---: |".to_string();
+    for s in &r.signals {
+        let _ = write!(header, " {} |", s.label());
+        rule.push_str(" ---: |");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    // One line per (length setting, bin) in the rows' order.
+    let mut keys: Vec<(Length, Option<LengthBin>)> = Vec::new();
+    for row in &r.localization {
+        if !keys.contains(&(row.length, row.bin)) {
+            keys.push((row.length, row.bin));
+        }
+    }
+    for (length, bin) in keys {
+        let cells: Vec<Option<&LocalizationRow>> = r
+            .signals
+            .iter()
+            .map(|&s| {
+                r.localization
+                    .iter()
+                    .find(|row| row.length == length && row.bin == bin && row.signal == s)
+            })
+            .collect();
+        let clips = cells
+            .iter()
+            .flatten()
+            .map(|row| row.clips)
+            .max()
+            .unwrap_or(0);
+        let name = match length {
+            Length::Known => "Known",
+            Length::Unknown => "Unknown",
+        };
+        let bin_label = bin.map_or("all".to_string(), |b| b.label());
+        let _ = write!(md, "| {name} | {bin_label} | {clips} |");
+        for cell in cells {
+            let _ = write!(md, " {} |", percent(cell.and_then(|row| row.map)));
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(
+        md,
+        "\nTable 3: temporal pointing game (EVAL-8..EVAL-11), accuracy (%) = clips whose point lies in the GT segment.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| Method | Accuracy (%) | hits / clips |\n| --- | ---: | ---: |"
+    );
+    for row in &r.pointing {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {}/{} |",
+            row.pointer.label(),
+            percent(ratio(row.hits, row.clips)),
+            row.hits,
+            row.clips
+        );
+    }
+    let _ = writeln!(md);
+}
+
+fn splice2_markdown(md: &mut String, r: &Splice2Result, fig7_files: &[String]) {
+    let files = if fig7_files.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", fig7_files.join(", "))
+    };
+    let _ = writeln!(
+        md,
+        "Fig. 7: the mean per-frame sum of the cEB-R maps at `{}` over the clips of each order{files}; the check (EVAL-13): positive on GT frames, negative on rand frames on average.\n",
+        r.layer
+    );
+    if r.figures.is_empty() {
+        let _ = writeln!(md, "(cEB-R not chosen)\n");
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "| Method | Order | mean on GT frames | mean on rand frames | clips with GT mean > 0 > rand mean | positive on GT, negative on rand |\n| --- | --- | ---: | ---: | ---: | --- |"
+    );
+    for f in &r.figures {
+        for (order, c) in [
+            ("GT + rand", &f.gt_first_check),
+            ("rand + GT", &f.rand_first_check),
+            ("both", &f.check),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {} | {order} | {} | {} | {}/{} | {} |",
+                f.variant.label(),
+                signed(c.gt_mean()),
+                signed(c.rand_mean()),
+                c.clips_separated,
+                c.clips,
+                if c.holds() { "yes" } else { "no" }
+            );
+        }
+    }
+    let _ = writeln!(md);
+    for f in &r.figures {
+        let frames = f.gt_first.mean.len().max(f.rand_first.mean.len());
+        let boundary = |c: &Curve| c.boundary.map_or("-".to_string(), |b| format!("{b:.1}"));
+        let _ = writeln!(
+            md,
+            "{} per frame, mean ± std (boundary: frame {} for GT + rand, {} for rand + GT):\n",
+            f.variant.label(),
+            boundary(&f.gt_first),
+            boundary(&f.rand_first)
+        );
+        let _ = writeln!(
+            md,
+            "| frame | GT + rand ({} clips) | rand + GT ({} clips) |\n| ---: | ---: | ---: |",
+            f.gt_first.clips, f.rand_first.clips
+        );
+        let cell = |c: &Curve, t: usize| match (c.mean.get(t), c.std.get(t)) {
+            (Some(&m), Some(&s)) => format!("{} ± {:.2e}", signed(m), s),
+            _ => "-".to_string(),
+        };
+        for t in 0..frames {
+            let _ = writeln!(
+                md,
+                "| {t} | {} | {} |",
+                cell(&f.gt_first, t),
+                cell(&f.rand_first, t)
+            );
+        }
+        let _ = writeln!(md);
+    }
+}
+
+/// eval.json's entry for one set.
+pub fn set_json(report: &SetReport, seconds: f64, fig7_files: &[String]) -> Value {
+    let mut value = json!({
+        "name": report.name,
+        "dir": report.dir.display().to_string(),
+        "protocol": report.protocol.name(),
+        "clips": report.clips,
+        "classes": report.classes,
+        "seconds": seconds,
+        "notes": report.notes,
+    });
+    let class_name = |k: usize| report.classes.get(k).cloned().unwrap_or_default();
+    match &report.result {
+        SetResult::Trimmed(r) => {
+            value["classification"] = json!({
+                "correct_mean_over_steps": r.correct_mean,
+                "correct_last_step": r.correct_last,
+                "accuracy_mean_over_steps": ratio(r.correct_mean, r.clips),
+                "accuracy_last_step": ratio(r.correct_last, r.clips),
+            });
+            let methods: Vec<Value> = r
+                .pointing
+                .iter()
+                .map(|s| {
+                    let per_class: Vec<Value> = s
+                        .per_class
+                        .iter()
+                        .map(|&(k, hits, frames)| {
+                            json!({"class": k, "name": class_name(k), "hits": hits, "frames": frames,
+                                   "accuracy": ratio(hits, frames)})
+                        })
+                        .collect();
+                    json!({
+                        "key": s.variant.key(),
+                        "label": s.variant.label(),
+                        "method": s.variant.method.name(),
+                        "lstm_rule": format!("{:?}", s.variant.lstm_rule).to_lowercase(),
+                        "hits": s.hits,
+                        "frames": s.frames,
+                        "accuracy": ratio(s.hits, s.frames),
+                        "per_class": per_class,
+                    })
+                })
+                .collect();
+            value["spatial_pointing"] = json!({
+                "layer": r.layer,
+                "radius_px": r.radius,
+                "methods": methods,
+            });
+        }
+        SetResult::Splice3(r) => {
+            let rows: Vec<Value> = r
+                .localization
+                .iter()
+                .map(|row| {
+                    let per_class: Vec<Value> = row
+                        .per_class
+                        .iter()
+                        .map(|c| json!({"class": c.class, "name": class_name(c.class), "clips": c.positives, "ap": c.ap}))
+                        .collect();
+                    json!({
+                        "signal": row.signal.key(),
+                        "label": row.signal.label(),
+                        "length": row.length.name(),
+                        "gt_length": row.bin.map(|b| json!({"shortest": b.shortest, "longest": b.longest})),
+                        "clips": row.clips,
+                        "correct": row.correct,
+                        "map": row.map,
+                        "per_class": per_class,
+                    })
+                })
+                .collect();
+            value["temporal_localization"] = json!({
+                "layer": r.layer,
+                "iou_threshold": super::detection::IOU_THRESHOLD,
+                "signals": r.signals.iter().map(|s| s.key()).collect::<Vec<_>>(),
+                "rows": rows,
+            });
+            let pointing: Vec<Value> = r
+                .pointing
+                .iter()
+                .map(|row| {
+                    json!({"key": row.pointer.key(), "label": row.pointer.label(),
+                           "hits": row.hits, "clips": row.clips, "accuracy": ratio(row.hits, row.clips)})
+                })
+                .collect();
+            value["temporal_pointing"] = json!({"rows": pointing});
+            let clips: Vec<Value> = r
+                .clips
+                .iter()
+                .map(|c| {
+                    let detections: Vec<Value> = c
+                        .detections
+                        .detections
+                        .iter()
+                        .map(|d| {
+                            json!({"signal": d.signal.key(), "length": d.length.name(),
+                                   "segment": [d.detection.segment.0, d.detection.segment.1],
+                                   "score": d.detection.score, "correct": d.correct})
+                        })
+                        .collect();
+                    let mut points = serde_json::Map::new();
+                    for &(pointer, t) in &c.points.points {
+                        points.insert(pointer.key(), json!(t));
+                    }
+                    json!({
+                        "file": c.file.display().to_string(),
+                        "class": c.detections.class,
+                        "segment": [c.detections.segment.0, c.detections.segment.1],
+                        "detections": detections,
+                        "points": points,
+                    })
+                })
+                .collect();
+            value["clip_results"] = json!(clips);
+        }
+        SetResult::Splice2(r) => {
+            let figures: Vec<Value> = r
+                .figures
+                .iter()
+                .enumerate()
+                .map(|(i, f)| fig7_json(f, fig7_files.get(i)))
+                .collect();
+            value["fig7"] = json!({"layer": r.layer, "methods": figures});
+        }
+    }
+    value
+}
+
+fn curve_json(c: &Curve) -> Value {
+    json!({"clips": c.clips, "boundary": c.boundary, "mean": c.mean, "std": c.std})
+}
+
+fn check_json(c: &SignCheck) -> Value {
+    json!({
+        "gt_frames_mean": c.gt_mean(),
+        "gt_frames": c.gt_frames,
+        "rand_frames_mean": c.rand_mean(),
+        "rand_frames": c.rand_frames,
+        "clips_separated": c.clips_separated,
+        "clips": c.clips,
+        "holds": c.holds(),
+    })
+}
+
+fn fig7_json(f: &Fig7, file: Option<&String>) -> Value {
+    json!({
+        "key": f.variant.key(),
+        "label": f.variant.label(),
+        "svg": file,
+        "gt_first": curve_json(&f.gt_first),
+        "rand_first": curve_json(&f.rand_first),
+        "check": check_json(&f.check),
+        "check_gt_first": check_json(&f.gt_first_check),
+        "check_rand_first": check_json(&f.rand_first_check),
+    })
+}
