@@ -69,6 +69,7 @@ pub fn vgg16_lstm_spec(size: usize) -> ModelSpec {
             bias: true,
         },
         frame_classifier: None,
+        captioner: None,
         labels: (0..101).map(|k| format!("class{k}")).collect(),
     }
 }

@@ -323,6 +323,7 @@ fn odd_model(dir: &Path, temporal: Vec<TemporalLayerSpec>) -> ModelSpec {
             out: 4,
             bias: true,
         }),
+        captioner: None,
         labels: vec!["a".into(), "b".into(), "c".into(), "d".into()],
     };
     let model = Model::random(&spec, 11, dir).unwrap();

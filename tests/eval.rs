@@ -177,6 +177,7 @@ fn model_spec(size: usize, classes: usize) -> ModelSpec {
             out: classes,
             bias: true,
         }),
+        captioner: None,
         labels: (0..classes).map(|k| format!("action{k}")).collect(),
     }
 }

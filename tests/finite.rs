@@ -136,6 +136,7 @@ fn random_spec(rng: &mut StdRng) -> ModelSpec {
         temporal,
         classifier,
         frame_classifier,
+        captioner: None,
         labels: (0..classes).map(|k| k.to_string()).collect(),
     }
 }

@@ -683,6 +683,7 @@ fn model_spec(
             bias: true,
         },
         frame_classifier: None,
+        captioner: None,
         labels: (0..classes).map(|k| k.to_string()).collect(),
     }
 }

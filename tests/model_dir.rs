@@ -339,6 +339,7 @@ fn everything_spec() -> ModelSpec {
             bias: false,
         },
         frame_classifier: None,
+        captioner: None,
         labels: vec!["walk".to_string(), "run".to_string(), "jump".to_string()],
     }
 }

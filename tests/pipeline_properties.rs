@@ -236,6 +236,7 @@ fn model_spec(
         temporal,
         classifier: head("fc8"),
         frame_classifier: Some(head("fc8f")),
+        captioner: None,
         labels: (0..classes).map(|k| k.to_string()).collect(),
     }
 }

@@ -4,6 +4,7 @@ use clap::Args;
 
 use ebr::clip::load_clip;
 use ebr::grounding::forward_clip;
+use ebr::model::captioner::teacher_inputs;
 use ebr::Error;
 
 use super::progress::frame_bar;
@@ -37,6 +38,32 @@ pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
         &|n| bar.inc(n as u64),
     );
     bar.finish_and_clear();
+    if let Some(captioner) = &model.captioner {
+        // A captioner: its caption, and the most likely words at every step (spec/caption.md).
+        let v = &fwd.temporal.output;
+        let caption = captioner.decode(&model.classifier.fc, v);
+        let words: Vec<&str> = caption
+            .iter()
+            .map(|&w| captioner.words[w].as_str())
+            .collect();
+        println!(
+            "{} frames; caption (greedy): {}",
+            clip.frames,
+            words.join(" ")
+        );
+        let steps = teacher_inputs(&caption, caption.len() + 1);
+        let cap = captioner.forward(&model.classifier.fc, v, &steps);
+        let v_n = captioner.vocabulary();
+        println!("per step:");
+        for s in 0..cap.steps() {
+            let listed: Vec<String> = top_classes(&cap.probs[s * v_n..(s + 1) * v_n], args.top)
+                .into_iter()
+                .map(|(k, p)| format!("{} {p:.3}", captioner.words[k]))
+                .collect();
+            println!("  step {s:>4}: {}", listed.join(", "));
+        }
+        return Ok(());
+    }
     let classes = model.classes();
     let name = |k: usize| model.labels[k].as_str();
     println!(

@@ -7,28 +7,22 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use ebr::clip::{deprocess_frame, load_clip, Clip, ClipSource};
+use ebr::clip::{load_clip, Clip};
 use ebr::grounding::{forward_clip, ground, map_blob, Grounding, Options};
-use ebr::localize::{
-    frame_sums, known_length_window, peak_point, temporal_peak, unknown_length_segment,
-};
-use ebr::model::{FrameLayer, Model};
-use ebr::npy::{write_atomically, write_npy};
+use ebr::model::Model;
+use ebr::npy::write_atomically;
 use ebr::output::OutputDir;
-use ebr::render::gif::write_gif;
-use ebr::render::overlay::overlay;
-use ebr::render::timeline::timeline_svg;
-use ebr::render::write_png;
-use ebr::{Error, Tensor};
+use ebr::Error;
+
+use super::map_outputs::{
+    clip_json, default_layer, frames_json, localization_json, write_maps, Localized,
+};
 
 use super::progress::frame_bar;
 use super::{
     class_names, load_model, resolve_class, top_classes, Input, LstmRuleArg, MethodArg,
     NormalizationArg, PriorArg,
 };
-
-/// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
-const GIF_DELAY_MS: u32 = 83;
 
 /// Ground a class in a clip: a signed saliency map per frame at a layer, the frames' sums over
 /// time, the action's segment, and overlays.
@@ -79,20 +73,6 @@ pub struct GroundArgs {
     /// Write maps.npy, summary.json and timeline.svg only (no PNG frames, no GIF).
     #[arg(long)]
     no_overlays: bool,
-}
-
-/// The default map layer: the last convolution (conv5_3 in VGG16), else the input.
-fn default_layer(model: &Model) -> String {
-    model
-        .frame
-        .layers
-        .iter()
-        .rev()
-        .find_map(|layer| match layer {
-            FrameLayer::Conv { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "data".to_string())
 }
 
 pub fn run(args: &GroundArgs) -> Result<(), Error> {
@@ -146,30 +126,22 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let grounding = ground(&model, &fwd, &clip.data, &options, &progress)?;
     bar.finish_and_clear();
 
-    let [_, h, w] = grounding.layer_shape;
-    let t_n = clip.frames;
-    let sums = frame_sums(&grounding.maps, t_n);
-    let peak = temporal_peak(&sums);
-    let segment = unknown_length_segment(&sums);
-    let window = args.length.and_then(|l| known_length_window(&sums, l));
-
-    write_npy(
-        &out.path("maps.npy")?,
-        &Tensor::new(vec![t_n, h, w], grounding.maps.clone()),
-    )?;
-    let timeline_title = format!(
+    let title = format!(
         "{} of {} ({}), per-frame sums at {layer}",
         method.name(),
         names[class],
         class
     );
-    write_atomically(
-        &out.path("timeline.svg")?,
-        timeline_svg(&sums, Some(segment), Some(peak), &timeline_title).as_bytes(),
+    let localized = write_maps(
+        &out,
+        &model,
+        &clip,
+        &grounding.maps,
+        grounding.layer_shape,
+        &title,
+        args.length,
+        !args.no_overlays,
     )?;
-    if !args.no_overlays {
-        write_overlays(&out, &model, &clip, &grounding)?;
-    }
     let summary = summary(
         args,
         &model,
@@ -177,10 +149,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         &fwd.mean_probs(),
         &names,
         &grounding,
-        &sums,
-        segment,
-        window,
-        peak,
+        &localized,
     );
     let text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
     write_atomically(
@@ -196,33 +165,19 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
             .collect();
         println!("predicted (mean over steps): {}", top.join(", "));
         println!(
-            "{} of {} at {layer}: segment frames {}..={} (peak {peak}, sum {:.4}); {}",
+            "{} of {} at {layer}: segment frames {}..={} (peak {}, sum {:.4}); {}",
             method.name(),
             names[class],
-            segment.0,
-            segment.1,
-            sums[peak],
+            localized.segment.0,
+            localized.segment.1,
+            localized.peak,
+            localized.sums[localized.peak],
             written.display()
         );
     }
     Ok(())
 }
 
-fn write_overlays(out: &OutputDir, model: &Model, clip: &Clip, g: &Grounding) -> Result<(), Error> {
-    let [c, height, width] = model.frame.input_shape();
-    let [_, h, w] = g.layer_shape;
-    let mut drawn = Vec::with_capacity(clip.frames);
-    for t in 0..clip.frames {
-        let frame = &clip.data[t * c * height * width..(t + 1) * c * height * width];
-        let image = deprocess_frame(frame, &model.input);
-        let picture = overlay(&image, &g.maps[t * h * w..(t + 1) * h * w], h, w);
-        write_png(&out.path(&format!("frames/{t:04}.png"))?, &picture)?;
-        drawn.push(picture);
-    }
-    write_gif(&out.path("overlay.gif")?, &drawn, GIF_DELAY_MS)
-}
-
-#[allow(clippy::too_many_arguments)]
 fn summary(
     args: &GroundArgs,
     model: &Model,
@@ -230,45 +185,17 @@ fn summary(
     mean_probs: &[f32],
     names: &[String],
     g: &Grounding,
-    sums: &[f32],
-    segment: (usize, usize),
-    window: Option<(usize, usize)>,
-    peak: usize,
+    localized: &Localized,
 ) -> Value {
-    let [_, height, width] = model.frame.input_shape();
     let [_, h, w] = g.layer_shape;
-    let (sources, clip_kind): (Vec<Value>, &str) = match &clip.source {
-        ClipSource::Frames { paths } => (
-            paths
-                .iter()
-                .map(|p| json!(p.display().to_string()))
-                .collect(),
-            "frames",
-        ),
-        ClipSource::Npy { .. } => (vec![Value::Null; clip.frames], "npy"),
-    };
-    let frames: Vec<Value> = (0..clip.frames)
-        .map(|t| {
-            let (row, col) = peak_point(&g.maps[t * h * w..(t + 1) * h * w], h, w, height, width);
-            let (orig_row, orig_col) = clip.geometry.to_original(row as f32, col as f32);
-            json!({
-                "frame": t,
-                "source": sources[t],
-                "sum": sums[t],
-                "peak": {"row": row, "col": col},
-                "peak_in_original": {"row": orig_row, "col": orig_col},
-            })
-        })
-        .collect();
     let top5: Vec<Value> = top_classes(mean_probs, 5)
         .into_iter()
         .map(|(k, p)| json!({"index": k, "name": model.labels[k], "probability": p}))
         .collect();
-    json!({
+    let mut summary = json!({
         "ebr_version": env!("CARGO_PKG_VERSION"),
         "model": {"dir": args.input.model.display().to_string(), "name": model.name},
-        "clip": {"path": args.input.clip.display().to_string(), "kind": clip_kind, "frames": clip.frames,
-                 "original_size": clip.geometry.original, "input_size": [height, width]},
+        "clip": clip_json(model, clip, &args.input.clip),
         "method": g.options.method.name(),
         "layer": g.options.layer,
         "map_size": [h, w],
@@ -283,9 +210,16 @@ fn summary(
         "target": {"index": g.options.class, "name": names[g.options.class]},
         "predicted_top5": top5,
         "predicted_top5_note": "softmax averaged over the steps, as the demo ranks its predictions",
-        "segment": {"start": segment.0, "end": segment.1, "rule": "anchor = peak sum; grow while the next frame's sum >= 0"},
-        "window": window.map(|(s, e)| json!({"start": s, "end": e, "length": e - s + 1})),
-        "temporal_peak": peak,
-        "frames": frames,
-    })
+    });
+    for (key, value) in localization_json(localized).as_object().expect("an object") {
+        summary[key] = value.clone();
+    }
+    summary["frames"] = json!(frames_json(
+        model,
+        clip,
+        &g.maps,
+        g.layer_shape,
+        &localized.sums
+    ));
+    summary
 }

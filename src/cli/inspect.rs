@@ -109,6 +109,32 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
             ),
         }
     }
+    if let Some(c) = &model.captioner {
+        let embed = c.embedding.len();
+        let lstm = |l: &ebr::layers::Lstm| l.input_transform.w.len() + 4 * l.hidden + l.w_hc.len();
+        total += embed + lstm(&c.lstm1) + lstm(&c.lstm2);
+        println!(
+            "{:<14} {:<9} {:>16} {embed:>12}   (captioner: the previous word)",
+            c.embed_name,
+            "embed",
+            format!("S x {}", c.dim)
+        );
+        println!(
+            "{:<14} {:<9} {:>16} {:>12}",
+            c.lstm1_name,
+            "lstm",
+            format!("S x {}", c.lstm1.hidden),
+            lstm(&c.lstm1)
+        );
+        println!(
+            "{:<14} {:<9} {:>16} {:>12}   (static input: the mean feature, {})",
+            c.lstm2_name,
+            "lstm",
+            format!("S x {}", c.lstm2.hidden),
+            lstm(&c.lstm2),
+            c.static_width
+        );
+    }
     for (role, head) in [
         ("classifier", Some(&model.classifier)),
         ("frame head", model.frame_classifier.as_ref()),

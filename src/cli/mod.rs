@@ -4,7 +4,9 @@ mod bench;
 mod classify;
 mod eval;
 mod ground;
+mod ground_caption;
 mod inspect;
+mod map_outputs;
 mod progress;
 mod synth;
 
@@ -39,6 +41,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Ground(ground::GroundArgs),
+    GroundCaption(ground_caption::GroundCaptionArgs),
     Classify(classify::ClassifyArgs),
     Inspect(inspect::InspectArgs),
     Bench(bench::BenchArgs),
@@ -50,6 +53,7 @@ enum Command {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Ground(args) => ground::run(&args),
+        Command::GroundCaption(args) => ground_caption::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Bench(args) => bench::run(&args),

@@ -83,7 +83,7 @@ impl ClipForward {
     /// The classes' probabilities averaged over the steps, as the demo ranks its predictions.
     /// spec/pipeline.md (PIPE-3)
     pub fn mean_probs(&self) -> Vec<f32> {
-        let steps = self.steps();
+        let steps = self.steps().max(1);
         let classes = self.probs.len() / steps;
         (0..classes)
             .map(|k| {
@@ -158,15 +158,23 @@ pub fn forward_clip(
     // PIPE-2: the temporal stack over the features, then the classifier at every step.
     let temporal = temporal::forward(&model.temporal, &features, frames, d);
     let (steps, _) = temporal.output_size();
-    let classes = model.classes();
+    // A captioner's classifier reads its LSTM2, not the temporal output: no logits here
+    // (spec/caption.md; src/model/captioner.rs computes them).
+    let classes = if model.captioner.is_some() {
+        0
+    } else {
+        model.classes()
+    };
     let mut logits = vec![0.0f32; steps * classes];
-    model
-        .classifier
-        .fc
-        .forward(&mut logits, &temporal.output, steps);
-    // PIPE-3: the softmax over the classes at every step.
     let mut probs = vec![0.0f32; steps * classes];
-    Softmax::over_axis(&[steps, classes], 1).forward(&mut probs, &logits);
+    if classes > 0 {
+        model
+            .classifier
+            .fc
+            .forward(&mut logits, &temporal.output, steps);
+        // PIPE-3: the softmax over the classes at every step.
+        Softmax::over_axis(&[steps, classes], 1).forward(&mut probs, &logits);
+    }
     ClipForward {
         frames,
         chunks,

@@ -5,6 +5,7 @@
 //! the classifier and the temporal stack to the feature blob, a temporal normalization and a
 //! contrast there, then a backward pass down the frame CNN to the map layer, per frame.
 
+pub mod caption;
 pub mod clip_forward;
 pub mod normalize;
 
@@ -344,6 +345,14 @@ pub fn ground(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Grounding, Error> {
     let method = options.method;
+    if model.captioner.is_some() && !method.per_frame() {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "the model in {} is a captioner: ground a word with ebr ground-caption",
+                model.dir.display()
+            ),
+        });
+    }
     let classes = if method.per_frame() {
         model.frame_classifier.as_ref().map_or(0, |h| h.fc.outputs)
     } else {

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::captioner::Captioner;
 use super::frame_net::{frame_len, FrameLayer, FrameNet};
-use super::schema::{FcSpec, FrameLayerSpec, ModelSpec, TemporalLayerSpec};
+use super::schema::{CaptionerSpec, FcSpec, FrameLayerSpec, ModelSpec, TemporalLayerSpec};
 use super::temporal::TemporalLayer;
 use super::{Head, Model};
 use crate::error::Error;
@@ -226,31 +227,23 @@ fn build(
     for layer in &spec.temporal {
         match layer {
             TemporalLayerSpec::Lstm { name, hidden } => {
-                let w_xc = param(
-                    &format!("{name}_W_xc.npy"),
-                    &format!("{name} input weight W_xc [4H, D]"),
-                    &[4 * hidden, width],
-                )?;
-                let b_c = param(
-                    &format!("{name}_b_c.npy"),
-                    &format!("{name} gate bias b_c [4H]"),
-                    &[4 * hidden],
-                )?;
-                let w_hc = param(
-                    &format!("{name}_W_hc.npy"),
-                    &format!("{name} recurrent weight W_hc [4H, H]"),
-                    &[4 * hidden, *hidden],
-                )?;
                 temporal.push(TemporalLayer::Lstm {
                     name: name.clone(),
-                    lstm: Lstm::new(width, *hidden, w_xc.data, b_c.data, w_hc.data),
+                    lstm: load_lstm(param, name, width, *hidden)?,
                 });
                 width = *hidden;
             }
             TemporalLayerSpec::MeanPool => temporal.push(TemporalLayer::MeanPool),
         }
     }
-    let classifier = load_head(param, &spec.classifier, width)?;
+    // A captioner's language part takes the temporal output (the mean feature) as its static
+    // input, and its classifier reads LSTM2's output (spec/caption.md).
+    let captioner = match &spec.captioner {
+        Some(c) => Some(load_captioner(param, c, &spec.labels, width)?),
+        None => None,
+    };
+    let classifier_inputs = captioner.as_ref().map_or(width, |c| c.lstm2.hidden);
+    let classifier = load_head(param, &spec.classifier, classifier_inputs)?;
     let frame_classifier = match &spec.frame_classifier {
         Some(head) => Some(load_head(param, head, frame.feature_len())?),
         None => None,
@@ -263,6 +256,7 @@ fn build(
         temporal,
         classifier,
         frame_classifier,
+        captioner,
         labels: spec.labels.clone(),
         spec: spec.clone(),
         notes: Vec::new(),
@@ -311,6 +305,11 @@ fn check_unique_names(json: &Path, spec: &ModelSpec) -> Result<(), Error> {
     for (i, layer) in spec.temporal.iter().enumerate() {
         if let TemporalLayerSpec::Lstm { name, .. } = layer {
             names.push((name, format!("temporal[{i}]")));
+        }
+    }
+    if let Some(c) = &spec.captioner {
+        for name in [&c.embedding, &c.lstm1, &c.lstm2] {
+            names.push((name, "captioner".to_string()));
         }
     }
     names.push((&spec.classifier.name, "classifier".to_string()));
@@ -372,6 +371,88 @@ fn load_fc(
     )?;
     let b = read_bias(param, name, bias, out)?;
     Ok(Fc::new(inputs, out, w.data, b))
+}
+
+/// An LSTM's three parameter files: W_xc (4H, D), b_c (4H), W_hc (4H, H).
+fn load_lstm(
+    param: &mut ParamSource,
+    name: &str,
+    inputs: usize,
+    hidden: usize,
+) -> Result<Lstm, Error> {
+    let w_xc = param(
+        &format!("{name}_W_xc.npy"),
+        &format!("{name} input weight W_xc [4H, D]"),
+        &[4 * hidden, inputs],
+    )?;
+    let b_c = param(
+        &format!("{name}_b_c.npy"),
+        &format!("{name} gate bias b_c [4H]"),
+        &[4 * hidden],
+    )?;
+    let w_hc = param(
+        &format!("{name}_W_hc.npy"),
+        &format!("{name} recurrent weight W_hc [4H, H]"),
+        &[4 * hidden, hidden],
+    )?;
+    Ok(Lstm::new(inputs, hidden, w_xc.data, b_c.data, w_hc.data))
+}
+
+/// The captioner's embedding, LSTM1 and LSTM2; LSTM2's input weight is W_xc beside
+/// W_xc_static, column-wise: one LSTM over u = [h1 ; v] (CAP-4).
+fn load_captioner(
+    param: &mut ParamSource,
+    spec: &CaptionerSpec,
+    words: &[String],
+    static_width: usize,
+) -> Result<Captioner, Error> {
+    let vocabulary = words.len();
+    let embedding = param(
+        &format!("{}_w.npy", spec.embedding),
+        &format!("{} embedding [V, E]", spec.embedding),
+        &[vocabulary, spec.dim],
+    )?;
+    let lstm1 = load_lstm(param, &spec.lstm1, spec.dim, spec.lstm1_hidden)?;
+    let (h1, h2) = (spec.lstm1_hidden, spec.lstm2_hidden);
+    let name = &spec.lstm2;
+    let w_xc = param(
+        &format!("{name}_W_xc.npy"),
+        &format!("{name} input weight W_xc [4H, H1]"),
+        &[4 * h2, h1],
+    )?;
+    let w_static = param(
+        &format!("{name}_W_xc_static.npy"),
+        &format!("{name} static input weight W_xc_static [4H, D_v]"),
+        &[4 * h2, static_width],
+    )?;
+    let b_c = param(
+        &format!("{name}_b_c.npy"),
+        &format!("{name} gate bias b_c [4H]"),
+        &[4 * h2],
+    )?;
+    let w_hc = param(
+        &format!("{name}_W_hc.npy"),
+        &format!("{name} recurrent weight W_hc [4H, H]"),
+        &[4 * h2, h2],
+    )?;
+    // [W_xc | W_xc_static]: (4H2, H1 + D_v), row by row
+    let mut w_u = Vec::with_capacity(4 * h2 * (h1 + static_width));
+    for r in 0..4 * h2 {
+        w_u.extend_from_slice(&w_xc.data[r * h1..(r + 1) * h1]);
+        w_u.extend_from_slice(&w_static.data[r * static_width..(r + 1) * static_width]);
+    }
+    Ok(Captioner {
+        words: words.to_vec(),
+        embed_name: spec.embedding.clone(),
+        embedding: embedding.data,
+        dim: spec.dim,
+        lstm1_name: spec.lstm1.clone(),
+        lstm1,
+        lstm2_name: spec.lstm2.clone(),
+        lstm2: Lstm::new(h1 + static_width, h2, w_u, b_c.data, w_hc.data),
+        static_width,
+        max_words: spec.max_words,
+    })
 }
 
 fn load_head(param: &mut ParamSource, head: &FcSpec, inputs: usize) -> Result<Head, Error> {

@@ -1,6 +1,7 @@
 //! A model directory: model.json and one .npy per parameter, loaded into layers.
 //! spec/model.md
 
+pub mod captioner;
 pub mod frame_net;
 pub mod load;
 pub mod save;
@@ -37,6 +38,9 @@ pub struct Model {
     pub classifier: Head,
     /// A per-frame head on the feature blob (the per-frame methods need it).
     pub frame_classifier: Option<Head>,
+    /// For a captioner: its language part; `classifier` is then its vocabulary classifier on
+    /// LSTM2's output, and `labels` its vocabulary (spec/caption.md).
+    pub captioner: Option<captioner::Captioner>,
     pub labels: Vec<String>,
     /// What model.json said.
     pub spec: ModelSpec,

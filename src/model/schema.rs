@@ -86,6 +86,21 @@ pub struct FcSpec {
     pub bias: bool,
 }
 
+/// The language part of a captioner ("captioner" in model.json, spec/caption.md): its
+/// vocabulary is "labels" (index 0 the sentence token) and its vocabulary classifier is
+/// "classifier", on LSTM2's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionerSpec {
+    pub embedding: String,
+    /// E: values of one word's embedding.
+    pub dim: usize,
+    pub lstm1: String,
+    pub lstm1_hidden: usize,
+    pub lstm2: String,
+    pub lstm2_hidden: usize,
+    pub max_words: usize,
+}
+
 /// Everything model.json says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
@@ -95,6 +110,8 @@ pub struct ModelSpec {
     pub temporal: Vec<TemporalLayerSpec>,
     pub classifier: FcSpec,
     pub frame_classifier: Option<FcSpec>,
+    /// For a captioner: its language part (then "classifier" is the vocabulary classifier).
+    pub captioner: Option<CaptionerSpec>,
     /// One name per class of the classifier ("0", "1", ... when model.json has none).
     pub labels: Vec<String>,
 }
@@ -326,10 +343,26 @@ impl ModelSpec {
             None => None,
             Some(_) => Some(parse_fc_head(&top.object("frame_classifier")?)?),
         };
+        let captioner = match top.get("captioner") {
+            None => None,
+            Some(_) => Some(parse_captioner(&top.object("captioner")?)?),
+        };
         let labels = match top.get("labels") {
+            None if captioner.is_some() => return Err(top.error(
+                "labels",
+                "is missing: a captioner's labels are its vocabulary (index 0 the sentence token)"
+                    .to_string(),
+            )),
             None => (0..classifier.out).map(|k| k.to_string()).collect(),
             Some(_) => parse_labels(&top, classifier.out)?,
         };
+        if captioner.is_some() && temporal != [TemporalLayerSpec::MeanPool] {
+            return Err(top.error(
+                "temporal",
+                "must be [{\"type\": \"mean_pool\"}] for a captioner (its static input is the clip's mean feature)"
+                    .to_string(),
+            ));
+        }
         Ok(ModelSpec {
             name,
             input,
@@ -337,6 +370,7 @@ impl ModelSpec {
             temporal,
             classifier,
             frame_classifier,
+            captioner,
             labels,
         })
     }
@@ -516,6 +550,21 @@ fn parse_fc_head(fields: &Fields) -> Result<FcSpec, Error> {
     })
 }
 
+fn parse_captioner(fields: &Fields) -> Result<CaptionerSpec, Error> {
+    let embedding = fields.object("embedding")?;
+    let lstm1 = fields.object("lstm1")?;
+    let lstm2 = fields.object("lstm2")?;
+    Ok(CaptionerSpec {
+        embedding: embedding.string("name")?,
+        dim: embedding.count("dim", 1)?,
+        lstm1: lstm1.string("name")?,
+        lstm1_hidden: lstm1.count("hidden", 1)?,
+        lstm2: lstm2.string("name")?,
+        lstm2_hidden: lstm2.count("hidden", 1)?,
+        max_words: fields.count_or("max_words", 1, 20)?,
+    })
+}
+
 fn parse_labels(top: &Fields, classes: usize) -> Result<Vec<String>, Error> {
     let items = top.list("labels")?;
     if items.len() != classes {
@@ -604,6 +653,14 @@ impl ModelSpec {
         });
         if let Some(h) = &self.frame_classifier {
             model["frame_classifier"] = head(h);
+        }
+        if let Some(c) = &self.captioner {
+            model["captioner"] = json!({
+                "embedding": {"name": c.embedding, "dim": c.dim},
+                "lstm1": {"name": c.lstm1, "hidden": c.lstm1_hidden},
+                "lstm2": {"name": c.lstm2, "hidden": c.lstm2_hidden},
+                "max_words": c.max_words,
+            });
         }
         model
     }

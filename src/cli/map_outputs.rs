@@ -1,0 +1,141 @@
+//! What every grounding subcommand writes about its maps: maps.npy, timeline.svg,
+//! frames/NNNN.png and overlay.gif, and the per-frame part of summary.json (sums, peak points,
+//! the segment). spec/localize.md, spec/render.md
+
+use serde_json::{json, Value};
+
+use ebr::clip::{deprocess_frame, Clip, ClipSource};
+use ebr::localize::{
+    frame_sums, known_length_window, peak_point, temporal_peak, unknown_length_segment,
+};
+use ebr::model::{FrameLayer, Model};
+use ebr::npy::{write_atomically, write_npy};
+use ebr::output::OutputDir;
+use ebr::render::gif::write_gif;
+use ebr::render::overlay::overlay;
+use ebr::render::timeline::timeline_svg;
+use ebr::render::write_png;
+use ebr::{Error, Tensor};
+
+/// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
+const GIF_DELAY_MS: u32 = 83;
+
+/// The default map layer: the last convolution (conv5_3 in VGG16), else the input.
+pub fn default_layer(model: &Model) -> String {
+    model
+        .frame
+        .layers
+        .iter()
+        .rev()
+        .find_map(|layer| match layer {
+            FrameLayer::Conv { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "data".to_string())
+}
+
+/// The localization of a clip's maps (spec/localize.md, LOC-1..LOC-4).
+pub struct Localized {
+    pub sums: Vec<f32>,
+    pub peak: usize,
+    pub segment: (usize, usize),
+    pub window: Option<(usize, usize)>,
+}
+
+/// Writes maps.npy, timeline.svg and (with `overlays`) frames/NNNN.png and overlay.gif for
+/// `maps` (T, h, w) of a layer of shape `layer_shape`; `length` is the known length of the
+/// action, if given.
+#[allow(clippy::too_many_arguments)]
+pub fn write_maps(
+    out: &OutputDir,
+    model: &Model,
+    clip: &Clip,
+    maps: &[f32],
+    layer_shape: [usize; 3],
+    title: &str,
+    length: Option<usize>,
+    overlays: bool,
+) -> Result<Localized, Error> {
+    let [_, h, w] = layer_shape;
+    let t_n = clip.frames;
+    let sums = frame_sums(maps, t_n);
+    let peak = temporal_peak(&sums);
+    let segment = unknown_length_segment(&sums);
+    let window = length.and_then(|l| known_length_window(&sums, l));
+    write_npy(
+        &out.path("maps.npy")?,
+        &Tensor::new(vec![t_n, h, w], maps.to_vec()),
+    )?;
+    write_atomically(
+        &out.path("timeline.svg")?,
+        timeline_svg(&sums, Some(segment), Some(peak), title).as_bytes(),
+    )?;
+    if overlays {
+        let [c, height, width] = model.frame.input_shape();
+        let mut drawn = Vec::with_capacity(t_n);
+        for t in 0..t_n {
+            let frame = &clip.data[t * c * height * width..(t + 1) * c * height * width];
+            let image = deprocess_frame(frame, &model.input);
+            let picture = overlay(&image, &maps[t * h * w..(t + 1) * h * w], h, w);
+            write_png(&out.path(&format!("frames/{t:04}.png"))?, &picture)?;
+            drawn.push(picture);
+        }
+        write_gif(&out.path("overlay.gif")?, &drawn, GIF_DELAY_MS)?;
+    }
+    Ok(Localized {
+        sums,
+        peak,
+        segment,
+        window,
+    })
+}
+
+/// The clip's entry of summary.json.
+pub fn clip_json(model: &Model, clip: &Clip, path: &std::path::Path) -> Value {
+    let [_, height, width] = model.frame.input_shape();
+    let kind = match clip.source {
+        ClipSource::Frames { .. } => "frames",
+        ClipSource::Npy { .. } => "npy",
+    };
+    json!({"path": path.display().to_string(), "kind": kind, "frames": clip.frames,
+           "original_size": clip.geometry.original, "input_size": [height, width]})
+}
+
+/// The per-frame entries of summary.json: the frame's source file, its map's sum and peak
+/// point in the model's input frame and in the original frame.
+pub fn frames_json(
+    model: &Model,
+    clip: &Clip,
+    maps: &[f32],
+    layer_shape: [usize; 3],
+    sums: &[f32],
+) -> Vec<Value> {
+    let [_, height, width] = model.frame.input_shape();
+    let [_, h, w] = layer_shape;
+    (0..clip.frames)
+        .map(|t| {
+            let source = match &clip.source {
+                ClipSource::Frames { paths } => json!(paths[t].display().to_string()),
+                ClipSource::Npy { .. } => Value::Null,
+            };
+            let (row, col) = peak_point(&maps[t * h * w..(t + 1) * h * w], h, w, height, width);
+            let (orig_row, orig_col) = clip.geometry.to_original(row as f32, col as f32);
+            json!({
+                "frame": t,
+                "source": source,
+                "sum": sums[t],
+                "peak": {"row": row, "col": col},
+                "peak_in_original": {"row": orig_row, "col": orig_col},
+            })
+        })
+        .collect()
+}
+
+/// The localization's entries of summary.json.
+pub fn localization_json(l: &Localized) -> Value {
+    json!({
+        "segment": {"start": l.segment.0, "end": l.segment.1, "rule": "anchor = peak sum; grow while the next frame's sum >= 0"},
+        "window": l.window.map(|(s, e)| json!({"start": s, "end": e, "length": e - s + 1})),
+        "temporal_peak": l.peak,
+    })
+}
