@@ -47,9 +47,19 @@ pub fn word_steps(caption: &[usize], word: usize) -> Vec<usize> {
     (0..caption.len()).filter(|&s| caption[s] == word).collect()
 }
 
-/// CAP-7..CAP-9: EB from a one-hot on `word` at `steps` through `classifier` (the vocabulary
-/// classifier or its dual) and LSTM2 to its input u = [h1 ; v], the static input's share
-/// summed over the steps, then the temporal mean-pool's EB to the frames: A (T, D).
+/// CAP-6: the prior on the caption's logits (S, V): 1 on `word` at `steps`.
+/// spec/caption.md (CAP-6)
+pub fn word_prior(steps_total: usize, vocabulary: usize, word: usize, steps: &[usize]) -> Vec<f32> {
+    let mut prior = vec![0.0f32; steps_total * vocabulary];
+    for &s in steps {
+        prior[s * vocabulary + word] = 1.0;
+    }
+    prior
+}
+
+/// CAP-7..CAP-9: EB from `prior` (S, V) through `classifier` (the vocabulary classifier or
+/// its dual) and LSTM2 to its input u = [h1 ; v], the static input's share summed over the
+/// steps, then the temporal mean-pool's EB to the frames: A (T, D).
 /// spec/caption.md (CAP-7, CAP-8, CAP-9)
 pub fn caption_attention(
     model: &Model,
@@ -57,20 +67,14 @@ pub fn caption_attention(
     captioner: &Captioner,
     cap: &CaptionForward,
     classifier: &Fc,
-    word: usize,
-    steps: &[usize],
+    prior: &[f32],
     lstm_rule: LstmEbRule,
 ) -> Vec<f32> {
-    let (s_n, v_n) = (cap.steps(), captioner.vocabulary());
+    let s_n = cap.steps();
     let (h1_n, d_v) = (captioner.lstm1.hidden, captioner.static_width);
-    // CAP-6: the prior on the logits
-    let mut prior = vec![0.0f32; s_n * v_n];
-    for &s in steps {
-        prior[s * v_n + word] = 1.0;
-    }
     // CAP-7: the classifier (FC-3), then LSTM2 (its unit, then FC-3 over u = [h1 ; v])
     let mut p_h2 = vec![0.0f32; s_n * captioner.lstm2.hidden];
-    classifier.eb_backward(&mut p_h2, &cap.lstm2.h, &prior, s_n);
+    classifier.eb_backward(&mut p_h2, &cap.lstm2.h, prior, s_n);
     let mut p_u = vec![0.0f32; s_n * (h1_n + d_v)];
     match lstm_rule {
         LstmEbRule::Original => captioner
@@ -134,6 +138,7 @@ pub fn ground_caption(
         v,
         &teacher_inputs(caption, caption.len()),
     );
+    let prior = word_prior(cap.steps(), captioner.vocabulary(), options.word, &steps);
     let attend = |classifier: &Fc| {
         caption_attention(
             model,
@@ -141,8 +146,7 @@ pub fn ground_caption(
             captioner,
             &cap,
             classifier,
-            options.word,
-            &steps,
+            &prior,
             options.lstm_rule,
         )
     };
