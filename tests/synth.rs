@@ -1,6 +1,7 @@
 //! `ebr synth` (spec/synth.md): the same bytes for a seed, boxes that hold the actor, the
-//! protocols' segments and classes, .npy clips equal to ebr's preprocessing of the example
-//! PNGs, and one clear error line for bad arguments.
+//! protocols' segments and classes, the caption protocol's captions and nouns, .npy clips
+//! equal to ebr's preprocessing of the example PNGs, and one clear error line for bad
+//! arguments.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -11,7 +12,9 @@ use ebr::clip::load_clip;
 use ebr::npy::read_tensor;
 use ebr::synth::draw::{bounding_box, mask, Canvas};
 use ebr::synth::scene::{FRAME_SIZE, NOISE_AMPLITUDE};
-use ebr::synth::{generate_clip, synth_input, Protocol, CLASSES, SPLICE3_GT_LENGTHS};
+use ebr::synth::{
+    generate_clip, synth_input, Protocol, CAPTION_WORDS, CLASSES, SENTENCE_WORD, SPLICE3_GT_LENGTHS,
+};
 use serde_json::Value;
 
 fn ebr(args: &[&str]) -> Output {
@@ -325,7 +328,138 @@ fn protocol_names_round_trip() {
     }
     let e = Protocol::from_name("splice4").unwrap_err().to_string();
     assert!(
-        e.contains("splice4") && e.contains("trimmed, splice2, splice3"),
+        e.contains("splice4") && e.contains("trimmed, splice2, splice3, caption"),
         "{e}"
     );
+}
+
+/// SYN-16, SYN-17: a caption clip is two actors of different shapes, 8 + 8 frames, each its
+/// own video; its caption names each actor's shape and direction in order, with "then"
+/// between; each noun names the frames of its actor. Over 240 clips every ordered pair of
+/// classes of different shapes (6 x 4 = 24) occurs, and none of one shape.
+#[test]
+fn caption_clips_name_two_actors_of_different_shapes_in_order() {
+    let shape_word = |k: usize| ["disk", "square", "triangle"][k / 2];
+    let direction_word = |k: usize| ["left", "right", "up", "down", "downright", "upleft"][k];
+    let mut pairs = std::collections::BTreeSet::new();
+    for k in 0..240 {
+        let c = generate_clip(3, Protocol::Caption, k);
+        let (first, second) = (c.gt_class, c.other_class.expect("two actions"));
+        assert_ne!(first / 2, second / 2, "clip {k}: two actors of one shape");
+        pairs.insert((first, second));
+        assert_eq!((c.segment, c.truth.len()), ([0, 7], 16));
+        for (t, f) in c.truth.iter().enumerate() {
+            assert_eq!(
+                f.class,
+                if t < 8 { first } else { second },
+                "clip {k} frame {t}"
+            );
+        }
+        let caption = c.caption.expect("a caption clip has a caption");
+        assert_eq!(
+            caption.words,
+            [
+                shape_word(first),
+                direction_word(first),
+                "then",
+                shape_word(second),
+                direction_word(second)
+            ]
+        );
+        assert_eq!(caption.nouns.len(), 2);
+        assert_eq!(
+            (
+                caption.nouns[0].word,
+                caption.nouns[0].class,
+                caption.nouns[0].segment
+            ),
+            (shape_word(first), first, [0, 7])
+        );
+        assert_eq!(
+            (
+                caption.nouns[1].word,
+                caption.nouns[1].class,
+                caption.nouns[1].segment
+            ),
+            (shape_word(second), second, [8, 15])
+        );
+        // every caption word is in the vocabulary, never the sentence token
+        assert!(caption.words.iter().all(|w| CAPTION_WORDS[1..].contains(w)));
+        if k < 12 {
+            // the other protocols have no caption
+            for p in Protocol::ACTIONS {
+                assert!(generate_clip(3, p, k).caption.is_none());
+            }
+        }
+    }
+    assert_eq!(pairs.len(), 24, "{pairs:?}");
+}
+
+/// SYN-13, SYN-17: a caption set's set.json has the vocabulary ("words") and every clip its
+/// "caption" and "nouns", as generate_clip says; the same bytes whatever the threads; the
+/// other protocols' sets have neither; `--protocol all` still writes the three action sets
+/// only.
+#[test]
+fn caption_sets_carry_their_captions_and_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (out, threads) in [(&a, "1"), (&b, "3")] {
+        ok(&[
+            "synth",
+            "--out",
+            path_str(out),
+            "--protocol",
+            "caption",
+            "--clips",
+            "4",
+            "--seed",
+            "7",
+            "--examples",
+            "1",
+            "--threads",
+            threads,
+            "--quiet",
+        ]);
+    }
+    assert!(
+        tree(&a) == tree(&b),
+        "the caption set depends on the threads"
+    );
+    let set = read_json(&a.join("set.json"));
+    assert_eq!(set["protocol"], "caption");
+    assert_eq!(set["frames_per_clip"], 16);
+    assert_eq!(set["words"], serde_json::json!(CAPTION_WORDS));
+    assert_eq!(set["words"][0], SENTENCE_WORD);
+    for (k, entry) in set["clips"].as_array().unwrap().iter().enumerate() {
+        let c = generate_clip(7, Protocol::Caption, k);
+        let caption = c.caption.as_ref().unwrap();
+        assert_eq!(entry["gt_class"], c.gt_class);
+        assert_eq!(entry["other_class"], serde_json::json!(c.other_class));
+        assert_eq!(entry["segment"], serde_json::json!([0, 7]));
+        assert_eq!(entry["caption"], serde_json::json!(caption.words));
+        let nouns: Vec<serde_json::Value> = caption
+            .nouns
+            .iter()
+            .map(|n| serde_json::json!({"word": n.word, "class": n.class, "segment": n.segment}))
+            .collect();
+        assert_eq!(entry["nouns"], serde_json::json!(nouns));
+        for (f, truth) in entry["frames"].as_array().unwrap().iter().zip(&c.truth) {
+            assert_eq!(f["box"], serde_json::json!(truth.bbox));
+        }
+    }
+    let trimmed = dir.path().join("t");
+    ok(&[
+        "synth",
+        "--out",
+        path_str(&trimmed),
+        "--protocol",
+        "trimmed",
+        "--clips",
+        "1",
+        "--quiet",
+    ]);
+    let text = fs::read_to_string(trimmed.join("set.json")).unwrap();
+    assert!(!text.contains("\"words\"") && !text.contains("\"caption\""));
+    let summary = read_json(&a.join("summary.json"));
+    assert_eq!(summary["sets"][0]["protocol"], "caption");
 }

@@ -33,6 +33,10 @@ use super::{load_model, MethodArg, PriorArg};
 ///            (thresholded probability, EB-R, cEB-R); Table 3, the temporal pointing game
 ///            (random, peak probability, cEB-R, their combination)
 ///   splice2  Fig. 7, the mean cEB-R sum per frame for GT + rand and rand + GT clips
+///   caption  (a captioner, spec/caption.md) the caption table, the paper's Table 5 protocol:
+///            for every noun of the captions, the spatial pointing game on its actor's
+///            frames (random point, frame center, EB-R, cEB-R) and whether the temporal peak
+///            of its sums lies in its actor's frames; how well the model captions
 ///
 /// Writes into --out (replaced as a whole, only if it is an earlier ebr output or empty):
 ///   eval.md       the tables, as printed
@@ -44,6 +48,7 @@ use super::{load_model, MethodArg, PriorArg};
 /// Examples:
 ///   ebr eval --model fixtures/demo/model --data synth/
 ///   ebr eval --model DIR --data synth/splice3 --methods cebr --limit 50 --lstm-rule both
+///   ebr eval --model fixtures/demo-caption/model --data captions/
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct EvalArgs {

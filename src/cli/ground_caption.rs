@@ -7,9 +7,9 @@ use clap::Args;
 use serde_json::json;
 
 use ebr::clip::load_clip;
-use ebr::grounding::caption::{ground_caption, CaptionOptions};
+use ebr::grounding::caption::{check_caption_word, ground_caption, CaptionOptions};
 use ebr::grounding::{forward_clip, map_blob, Method};
-use ebr::model::captioner::Captioner;
+use ebr::model::captioner::{Captioner, SENTENCE};
 use ebr::npy::write_atomically;
 use ebr::output::OutputDir;
 use ebr::Error;
@@ -64,19 +64,31 @@ enum CaptionMethod {
     Ebr,
 }
 
-/// The vocabulary indices of the words of `text`.
+/// The vocabulary index of a word the user gave: a word of the vocabulary, not the sentence
+/// token (index 0, which starts and ends every caption).
+fn word_index(captioner: &Captioner, word: &str) -> Result<usize, Error> {
+    match captioner.word_index(word) {
+        Some(index) if index != SENTENCE => Ok(index),
+        _ => Err(Error::UnknownName {
+            kind: "word".to_string(),
+            given: word.to_string(),
+            valid: captioner.words[1..].to_vec(),
+        }),
+    }
+}
+
+/// The vocabulary indices of the words of `text` (separated by white space); not empty.
 fn parse_caption(captioner: &Captioner, text: &str) -> Result<Vec<usize>, Error> {
-    text.split_whitespace()
-        .map(|word| {
-            captioner
-                .word_index(word)
-                .ok_or_else(|| Error::UnknownName {
-                    kind: "word".to_string(),
-                    given: word.to_string(),
-                    valid: captioner.words[1..].to_vec(),
-                })
-        })
-        .collect()
+    let caption = text
+        .split_whitespace()
+        .map(|word| word_index(captioner, word))
+        .collect::<Result<Vec<_>, _>>()?;
+    if caption.is_empty() {
+        return Err(Error::Unsupported {
+            reason: "--caption is empty: give the caption's words separated by spaces".to_string(),
+        });
+    }
+    Ok(caption)
 }
 
 pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
@@ -87,15 +99,14 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
             args.input.model.join("model.json").display()
         ),
     })?;
-    let word = captioner
-        .word_index(&args.word)
-        .ok_or_else(|| Error::UnknownName {
-            kind: "word".to_string(),
-            given: args.word.clone(),
-            valid: captioner.words[1..].to_vec(),
-        })?;
+    let word = word_index(captioner, &args.word)?;
     let given = match &args.caption {
-        Some(text) => Some(parse_caption(captioner, text)?),
+        Some(text) => {
+            let caption = parse_caption(captioner, text)?;
+            // A given caption must hold the word: said before the long work starts.
+            check_caption_word(captioner, &caption, word)?;
+            Some(caption)
+        }
         None => None,
     };
     let layer = args.layer.clone().unwrap_or_else(|| default_layer(&model));
@@ -114,7 +125,17 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         &progress,
     );
     let decoded = captioner.decode(&model.classifier.fc, &fwd.temporal.output);
-    let caption = given.unwrap_or_else(|| decoded.clone());
+    let caption = match given {
+        Some(caption) => caption,
+        None => {
+            check_caption_word(captioner, &decoded, word).map_err(|e| Error::Unsupported {
+                reason: format!(
+                    "{e} (the model's own caption, by greedy decoding; give one with --caption)"
+                ),
+            })?;
+            decoded.clone()
+        }
+    };
     let options = CaptionOptions {
         method: match args.method {
             CaptionMethod::Cebr => Method::Cebr,
@@ -162,7 +183,13 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         "caption": text(&caption),
         "caption_source": if args.caption.is_some() { "given (teacher forcing)" } else { "the model's (greedy decoding)" },
         "model_caption": text(&decoded),
-        "word": {"text": args.word, "index": word, "steps": g.steps},
+        "word": {
+            "text": args.word,
+            "index": word,
+            "steps": g.steps,
+            "probabilities": g.probabilities,
+            "note": "the steps that emit the word (step s emits the caption's word s) and its probability there, with the caption's words as LSTM1's inputs (spec/caption.md CAP-6)",
+        },
         "temporal_mass": {"attmap_sum": g.norm, "dual_attmap_sum": g.dual_norm},
     });
     for (key, value) in localization_json(&localized)

@@ -18,11 +18,15 @@ use ebr::Error;
 ///   clips/NNNN.npy      (T, 3, 64, 64) float32, preprocessed as set.json's "input" says
 ///   examples/NNNN/TT.png  the RGB frames of the first --examples clips
 ///   summary.json        what was written
-/// With --protocol all, the three sets go into --out/trimmed, --out/splice2, --out/splice3.
+/// With --protocol all, the three action sets go into --out/trimmed, --out/splice2,
+/// --out/splice3. --protocol caption writes one set of two actors of different shapes in
+/// sequence, with a caption naming them ("disk left then square up") and the frames each noun
+/// names, for a captioning model (ebr ground-caption).
 ///
 /// Examples:
 ///   ebr synth --out train --protocol trimmed --clips 3000 --seed 1
 ///   ebr synth --out eval --protocol all --clips 200 --seed 7
+///   ebr synth --out captions --protocol caption --clips 200 --seed 7
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct SynthArgs {
@@ -36,7 +40,8 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
     /// trimmed: one action, 16 frames; splice2: rand + GT or GT + rand, 8 + 8 frames;
-    /// splice3: rand + GT + rand, 64 frames, GT of 6, 20 or 32; all: the three.
+    /// splice3: rand + GT + rand, 64 frames, GT of 6, 20 or 32; all: those three;
+    /// caption: two actors in sequence, 8 + 8 frames, with a caption.
     #[arg(long, value_enum, default_value_t = ProtocolArg::All)]
     protocol: ProtocolArg,
     /// Also write the frames of the first N clips of each set as PNG.
@@ -56,6 +61,7 @@ enum ProtocolArg {
     Splice2,
     Splice3,
     All,
+    Caption,
 }
 
 impl ProtocolArg {
@@ -65,6 +71,7 @@ impl ProtocolArg {
             ProtocolArg::Splice2 => ProtocolChoice::One(Protocol::Splice2),
             ProtocolArg::Splice3 => ProtocolChoice::One(Protocol::Splice3),
             ProtocolArg::All => ProtocolChoice::All,
+            ProtocolArg::Caption => ProtocolChoice::One(Protocol::Caption),
         }
     }
 }

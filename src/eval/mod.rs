@@ -1,16 +1,18 @@
 //! The paper's evaluation protocols on a synthetic set (`ebr eval`): the spatial pointing
-//! game (Table 1), temporal localization (Table 2), the temporal pointing game (Table 3) and
-//! the curve of Fig. 7. spec/eval.md states every metric (EVAL-1..EVAL-13); each function
-//! cites its tag.
+//! game (Table 1), temporal localization (Table 2), the temporal pointing game (Table 3), the
+//! curve of Fig. 7, and for a captioner the caption table (Table 5's protocol). spec/eval.md
+//! states every metric (EVAL-1..EVAL-17); each function cites its tag.
 //!
 //! - `set`: set.json, the data written by `ebr synth`.
 //! - `run`: the loop over a set's clips, one clip in memory at a time.
 //! - the metrics: `probability` (EVAL-1, EVAL-4), `spatial` (EVAL-2, EVAL-3), `detection`
 //!   (EVAL-5), `average_precision` (EVAL-6, EVAL-7), `localization` (Table 2's cells),
-//!   `temporal_pointing` (EVAL-8..EVAL-11), `curve` (EVAL-12, EVAL-13).
+//!   `temporal_pointing` (EVAL-8..EVAL-11), `curve` (EVAL-12, EVAL-13), `caption`
+//!   (EVAL-14..EVAL-17).
 //! - `report` (markdown and JSON) and `fig7_svg` (the plot).
 
 pub mod average_precision;
+pub mod caption;
 pub mod curve;
 pub mod detection;
 pub mod fig7_svg;

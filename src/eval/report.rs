@@ -6,9 +6,12 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
+use super::caption::CaptionScore;
 use super::curve::{Curve, SignCheck};
 use super::localization::{Length, LengthBin, LocalizationRow};
-use super::run::{Fig7, SetReport, SetResult, Splice2Result, Splice3Result, TrimmedResult};
+use super::run::{
+    CaptionResult, Fig7, SetReport, SetResult, Splice2Result, Splice3Result, TrimmedResult,
+};
 
 /// `100 * x` with one decimal, or "-" when undefined.
 fn percent(x: Option<f64>) -> String {
@@ -51,8 +54,139 @@ pub fn set_markdown(report: &SetReport, fig7_files: &[String]) -> String {
         SetResult::Trimmed(r) => trimmed_markdown(&mut md, r),
         SetResult::Splice3(r) => splice3_markdown(&mut md, r),
         SetResult::Splice2(r) => splice2_markdown(&mut md, r, fig7_files),
+        SetResult::Caption(r) => caption_markdown(&mut md, r),
     }
     md
+}
+
+fn caption_markdown(md: &mut String, r: &CaptionResult) {
+    let c = &r.captioning;
+    let _ = writeln!(
+        md,
+        "Captioning (EVAL-14): with teacher forcing, {}% of the words right ({}/{} steps, the end token included), {}% of the nouns ({}/{}); greedy captions: {}% exactly the set's ({}/{}), {}% naming every noun of the set's caption ({}/{}).\n",
+        percent(ratio(c.teacher_right, c.teacher_steps)),
+        c.teacher_right,
+        c.teacher_steps,
+        percent(ratio(c.teacher_nouns_right, c.nouns)),
+        c.teacher_nouns_right,
+        c.nouns,
+        percent(ratio(c.greedy_exact, c.clips)),
+        c.greedy_exact,
+        c.clips,
+        percent(ratio(c.greedy_names_nouns, c.clips)),
+        c.greedy_names_nouns,
+        c.clips
+    );
+    let (frames, nouns) = r.scores.first().map_or((0, 0), |s| (s.frames, s.nouns));
+    let _ = writeln!(
+        md,
+        "Caption table (the paper's Table 5 protocol, EVAL-15..EVAL-17): each noun of the set's captions grounded with teacher forcing ({nouns} nouns). Spatial: pointing game on the frames of the actor the noun names ({frames} frames), maps at `{}`, a hit when the peak is {} the actor's box. Temporal: the peak of the noun's per-frame sums at `{}` in that actor's frames.\n",
+        r.layer,
+        if r.radius == 0.0 {
+            "inside".to_string()
+        } else {
+            format!("within {:.2} px of", r.radius)
+        },
+        r.temporal_layer
+    );
+    let _ = writeln!(
+        md,
+        "| Method | Spatial pointing (%) | hits / frames | Temporal peak in the actor's frames (%) | hits / nouns |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    for score in &r.scores {
+        let (temporal, counts) = if score.pointer.temporal() {
+            (
+                percent(ratio(score.temporal_hits, score.nouns)),
+                format!("{}/{}", score.temporal_hits, score.nouns),
+            )
+        } else {
+            ("-".to_string(), "-".to_string())
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {}/{} | {temporal} | {counts} |",
+            score.pointer.label(),
+            percent(ratio(score.spatial_hits, score.frames)),
+            score.spatial_hits,
+            score.frames
+        );
+    }
+    let _ = writeln!(md);
+    // By the noun's place in the caption: a mean-pool captioner cannot see the actors' order.
+    let places: Vec<usize> = r
+        .scores
+        .first()
+        .map_or(Vec::new(), |s| s.per_place.iter().map(|e| e.0).collect());
+    if places.len() > 1 {
+        let mut header = "| Method |".to_string();
+        let mut rule = "| --- |".to_string();
+        for &p in &places {
+            let _ = write!(
+                header,
+                " noun {}: spatial (%) | noun {}: temporal (%) |",
+                p + 1,
+                p + 1
+            );
+            rule.push_str(" ---: | ---: |");
+        }
+        let _ = writeln!(
+            md,
+            "By the noun's place in the caption (noun 1 names the first actor, frames of the first half):\n\n{header}\n{rule}"
+        );
+        for score in &r.scores {
+            let _ = write!(md, "| {} |", score.pointer.label());
+            for &p in &places {
+                let e = score.per_place.iter().find(|e| e.0 == p);
+                let spatial = percent(e.and_then(|e| ratio(e.1, e.2)));
+                let temporal = if score.pointer.temporal() {
+                    percent(e.and_then(|e| ratio(e.3, e.4)))
+                } else {
+                    "-".to_string()
+                };
+                let _ = write!(md, " {spatial} | {temporal} |");
+            }
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md);
+    }
+}
+
+fn caption_score_json(s: &CaptionScore) -> Value {
+    let temporal = s.pointer.temporal();
+    let per_word: Vec<Value> = s
+        .per_word
+        .iter()
+        .map(|(word, hits, frames, t_hits, nouns)| {
+            json!({"word": word, "spatial_hits": hits, "frames": frames,
+                   "spatial_accuracy": ratio(*hits, *frames),
+                   "temporal_hits": if temporal { json!(t_hits) } else { Value::Null },
+                   "nouns": nouns,
+                   "temporal_accuracy": if temporal { json!(ratio(*t_hits, *nouns)) } else { Value::Null }})
+        })
+        .collect();
+    let per_place: Vec<Value> = s
+        .per_place
+        .iter()
+        .map(|(place, hits, frames, t_hits, nouns)| {
+            json!({"place": place, "spatial_hits": hits, "frames": frames,
+                   "spatial_accuracy": ratio(*hits, *frames),
+                   "temporal_hits": if temporal { json!(t_hits) } else { Value::Null },
+                   "nouns": nouns,
+                   "temporal_accuracy": if temporal { json!(ratio(*t_hits, *nouns)) } else { Value::Null }})
+        })
+        .collect();
+    json!({
+        "key": s.pointer.key(),
+        "label": s.pointer.label(),
+        "spatial_hits": s.spatial_hits,
+        "frames": s.frames,
+        "spatial_accuracy": ratio(s.spatial_hits, s.frames),
+        "temporal_hits": if temporal { json!(s.temporal_hits) } else { Value::Null },
+        "nouns": s.nouns,
+        "temporal_accuracy": if temporal { json!(ratio(s.temporal_hits, s.nouns)) } else { Value::Null },
+        "per_word": per_word,
+        "per_place": per_place,
+    })
 }
 
 fn trimmed_markdown(md: &mut String, r: &TrimmedResult) {
@@ -346,6 +480,53 @@ pub fn set_json(report: &SetReport, seconds: f64, fig7_files: &[String]) -> Valu
                 .map(|(i, f)| fig7_json(f, fig7_files.get(i)))
                 .collect();
             value["fig7"] = json!({"layer": r.layer, "methods": figures});
+        }
+        SetResult::Caption(r) => {
+            let c = &r.captioning;
+            value["captioning"] = json!({
+                "clips": c.clips,
+                "teacher_right": c.teacher_right,
+                "teacher_steps": c.teacher_steps,
+                "teacher_accuracy": ratio(c.teacher_right, c.teacher_steps),
+                "teacher_nouns_right": c.teacher_nouns_right,
+                "nouns": c.nouns,
+                "teacher_noun_accuracy": ratio(c.teacher_nouns_right, c.nouns),
+                "greedy_exact": c.greedy_exact,
+                "greedy_exact_accuracy": ratio(c.greedy_exact, c.clips),
+                "greedy_names_nouns": c.greedy_names_nouns,
+                "greedy_names_nouns_accuracy": ratio(c.greedy_names_nouns, c.clips),
+            });
+            value["caption_table"] = json!({
+                "layer": r.layer,
+                "radius_px": r.radius,
+                "temporal_layer": r.temporal_layer,
+                "rows": r.scores.iter().map(caption_score_json).collect::<Vec<_>>(),
+            });
+            let clips: Vec<Value> = r
+                .clips
+                .iter()
+                .map(|c| {
+                    let nouns: Vec<Value> = c
+                        .nouns
+                        .iter()
+                        .map(|n| {
+                            let mut peaks = serde_json::Map::new();
+                            for &(pointer, t) in &n.points {
+                                peaks.insert(pointer.key(), json!(t));
+                            }
+                            json!({"word": n.word, "segment": [n.segment.0, n.segment.1],
+                                   "temporal_points": peaks})
+                        })
+                        .collect();
+                    json!({
+                        "file": c.file.display().to_string(),
+                        "caption": c.caption.join(" "),
+                        "greedy_caption": c.greedy.join(" "),
+                        "nouns": nouns,
+                    })
+                })
+                .collect();
+            value["clip_results"] = json!(clips);
         }
     }
     value

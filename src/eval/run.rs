@@ -6,13 +6,20 @@ use std::path::PathBuf;
 
 use crate::clip::load_clip;
 use crate::error::Error;
+use crate::grounding::caption::{ground_caption, CaptionOptions};
 use crate::grounding::{
-    forward_clip, ground, map_blob, ClipForward, Execution, Method, Normalization, Options, Prior,
+    channel_sum, forward_clip, frame_backward, ground, map_blob, ClipForward, Execution, Method,
+    Normalization, Options, Prior,
 };
 use crate::layers::LstmEbRule;
-use crate::localize::{frame_sums, temporal_peak};
-use crate::model::{FrameLayer, Model};
+use crate::localize::{frame_sums, temporal_peak, temporal_pointing_hit};
+use crate::model::captioner::{teacher_inputs, SENTENCE};
+use crate::model::{FrameLayer, Model, Rule};
 
+use super::caption::{
+    caption_random_points, frame_centre, map_peak, noun_frames, peak_in_segment, point_hits,
+    random_pixel, CaptionPointer, CaptionScore, CaptioningScore, CAPTION_POINTING_RADIUS,
+};
 use super::curve::{Curve, CurveSums, SignCheck, SpliceOrder};
 use super::detection::{detect, matches, TemporalDetection};
 use super::localization::{
@@ -209,11 +216,46 @@ pub struct Splice2Result {
     pub figures: Vec<Fig7>,
 }
 
+/// The caption table on a caption set (EVAL-14..EVAL-17).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionResult {
+    /// The spatial maps' layer and the pointing radius.
+    pub layer: String,
+    pub radius: f32,
+    /// The layer of the per-frame sums whose peak is the temporal point.
+    pub temporal_layer: String,
+    pub captioning: CaptioningScore,
+    /// Random, Center, then the methods (EB-R, cEB-R, once per LSTM rule).
+    pub scores: Vec<CaptionScore>,
+    /// Every clip's record, for eval.json.
+    pub clips: Vec<CaptionClip>,
+}
+
+/// One caption clip's record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionClip {
+    pub file: PathBuf,
+    pub caption: Vec<String>,
+    /// The model's greedy caption.
+    pub greedy: Vec<String>,
+    pub nouns: Vec<CaptionNounRecord>,
+}
+
+/// One noun of a caption clip: its word, its actor's frames, and every pointer's temporal
+/// point (a frame).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionNounRecord {
+    pub word: String,
+    pub segment: (usize, usize),
+    pub points: Vec<(CaptionPointer, usize)>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum SetResult {
     Trimmed(TrimmedResult),
     Splice2(Splice2Result),
     Splice3(Splice3Result),
+    Caption(CaptionResult),
 }
 
 /// A set's evaluation.
@@ -254,6 +296,21 @@ pub fn evaluate_set(
         Protocol::Splice2 => SetResult::Splice2(splice2(model, set, &clips, options, on_clip)?),
         Protocol::Splice3 => {
             SetResult::Splice3(splice3(model, set, &clips, options, &mut notes, on_clip)?)
+        }
+        Protocol::Caption => {
+            let others: Vec<&str> = options
+                .methods
+                .iter()
+                .filter(|m| !matches!(m, Method::Cebr | Method::Ebr))
+                .map(|m| m.name())
+                .collect();
+            if !others.is_empty() {
+                notes.push(format!(
+                    "{} not run: a word is grounded with cEB-R or EB-R only (spec/caption.md)",
+                    others.join(", ")
+                ));
+            }
+            SetResult::Caption(caption(model, set, &clips, options, on_clip)?)
         }
     };
     Ok(SetReport {
@@ -570,6 +627,152 @@ fn splice3(
         localization: localization_rows(&detections, &signals),
         pointing: pointing_rows(&points),
         signals,
+        clips: records,
+    })
+}
+
+/// The caption table (EVAL-14..EVAL-17): every clip's caption as the model captions it, and
+/// for every noun of the set's caption (teacher forcing), the spatial pointing game on its
+/// actor's frames and the temporal peak of its sums, for the random and centre baselines and
+/// EB-R and cEB-R.
+fn caption(
+    model: &Model,
+    set: &SynthSet,
+    clips: &[&SetClip],
+    options: &EvalOptions,
+    on_clip: &mut dyn FnMut(),
+) -> Result<CaptionResult, Error> {
+    let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
+        reason: format!(
+            "{}: a caption set is for a captioner, and the model in {} has none",
+            set.dir.join(SET_FILE).display(),
+            model.dir.display()
+        ),
+    })?;
+    let (spatial, temporal) = (&options.spatial_layer, &options.temporal_layer);
+    let (spatial_blob, temporal_blob) = (map_blob(model, spatial)?, map_blob(model, temporal)?);
+    // the blobs are kept from the lower of the two layers up
+    let keep = if spatial_blob <= temporal_blob {
+        spatial
+    } else {
+        temporal
+    };
+    let radius = CAPTION_POINTING_RADIUS;
+    let variants = temporal_variants(options);
+    let mut scores: Vec<CaptionScore> = [CaptionPointer::Random, CaptionPointer::Centre]
+        .into_iter()
+        .chain(variants.iter().map(|&v| CaptionPointer::Method(v)))
+        .map(CaptionScore::new)
+        .collect();
+    let mut captioning = CaptioningScore::default();
+    let mut rng = caption_random_points(set.seed);
+    let mut records = Vec::with_capacity(clips.len());
+    let word_index = |w: &str| {
+        captioner.word_index(w).ok_or_else(|| Error::Unsupported {
+            reason: format!(
+                "\"{w}\" is not a word of the model's vocabulary ({})",
+                captioner.words[1..].join(", ")
+            ),
+        })
+    };
+    for clip in clips {
+        let run = run_clip(model, set, clip, keep, &options.execution)?;
+        let words = clip
+            .caption
+            .iter()
+            .map(|w| word_index(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        // EVAL-14: teacher forcing over the caption and its end, and greedy decoding
+        let v = &run.fwd.temporal.output;
+        let n = words.len();
+        let argmax = captioner
+            .forward(&model.classifier.fc, v, &teacher_inputs(&words, n + 1))
+            .argmax_words();
+        captioning.clips += 1;
+        captioning.teacher_steps += n + 1;
+        captioning.teacher_right += (0..=n)
+            .filter(|&s| argmax[s] == if s < n { words[s] } else { SENTENCE })
+            .count();
+        let greedy = captioner.decode(&model.classifier.fc, v);
+        captioning.greedy_exact += usize::from(greedy == words);
+        let mut names_nouns = true;
+        let mut nouns = Vec::with_capacity(clip.nouns.len());
+        for (place, noun) in clip.nouns.iter().enumerate() {
+            let index = word_index(&noun.word)?;
+            let step = words
+                .iter()
+                .position(|&w| w == index)
+                .expect("set.rs checks that a noun is a word of its caption");
+            captioning.nouns += 1;
+            captioning.teacher_nouns_right += usize::from(argmax[step] == index);
+            names_nouns &= greedy.contains(&index);
+            // EVAL-15: the frames of the noun's actor; EVAL-16: the baselines
+            let frames = noun_frames(&clip.frames, noun.segment, noun.class);
+            let mut points = Vec::with_capacity(scores.len());
+            let hits = point_hits(&clip.frames, &frames, radius, |_| {
+                random_pixel(&mut rng, set.frame_size)
+            });
+            let t = random_point(&mut rng, run.frames);
+            let hit = temporal_pointing_hit(t, noun.segment);
+            scores[0].add(&noun.word, place, hits, frames.len(), Some(hit));
+            points.push((CaptionPointer::Random, t));
+            let centre = frame_centre(set.frame_size);
+            let hits = point_hits(&clip.frames, &frames, radius, |_| centre);
+            scores[1].add(&noun.word, place, hits, frames.len(), None);
+            // EVAL-15, EVAL-17: the methods
+            for (i, &variant) in variants.iter().enumerate() {
+                let o = CaptionOptions {
+                    method: variant.method,
+                    word: index,
+                    layer: spatial.clone(),
+                    lstm_rule: variant.lstm_rule,
+                };
+                let g = ground_caption(model, &run.fwd, &run.data, &words, &o, &|_| {})?;
+                let map_size = [g.layer_shape[1], g.layer_shape[2]];
+                let hits = point_hits(&clip.frames, &frames, radius, |t| {
+                    map_peak(&g.maps, map_size, set.frame_size, t)
+                });
+                let sums = if temporal_blob == spatial_blob {
+                    frame_sums(&g.maps, run.frames)
+                } else {
+                    let signal = frame_backward(
+                        model,
+                        &run.fwd,
+                        &run.data,
+                        &g.feature_signal,
+                        temporal_blob,
+                        Rule::Excitation,
+                        &|_| {},
+                    );
+                    let shape = model.frame.blob_shapes[temporal_blob];
+                    frame_sums(&channel_sum(&signal, run.frames, shape), run.frames)
+                };
+                let hit = peak_in_segment(&sums, noun.segment);
+                scores[2 + i].add(&noun.word, place, hits, frames.len(), Some(hit));
+                points.push((CaptionPointer::Method(variant), temporal_peak(&sums)));
+            }
+            nouns.push(CaptionNounRecord {
+                word: noun.word.clone(),
+                segment: noun.segment,
+                points,
+            });
+        }
+        captioning.greedy_names_nouns += usize::from(names_nouns);
+        let text = |ws: &[usize]| ws.iter().map(|&w| captioner.words[w].clone()).collect();
+        records.push(CaptionClip {
+            file: clip.file.clone(),
+            caption: clip.caption.clone(),
+            greedy: text(&greedy),
+            nouns,
+        });
+        on_clip();
+    }
+    Ok(CaptionResult {
+        layer: spatial.clone(),
+        radius,
+        temporal_layer: temporal.clone(),
+        captioning,
+        scores,
         clips: records,
     })
 }

@@ -27,6 +27,9 @@ pub enum Protocol {
     Splice2,
     /// rand + GT + rand, the GT of varying length at a random place (Tables 2 and 3).
     Splice3,
+    /// Two actors in sequence with a caption naming them (the caption table, Table 5's
+    /// protocol; a captioning model).
+    Caption,
 }
 
 impl Protocol {
@@ -36,6 +39,7 @@ impl Protocol {
             Protocol::Trimmed => "trimmed",
             Protocol::Splice2 => "splice2",
             Protocol::Splice3 => "splice3",
+            Protocol::Caption => "caption",
         }
     }
 
@@ -44,6 +48,7 @@ impl Protocol {
             "trimmed" => Some(Protocol::Trimmed),
             "splice2" => Some(Protocol::Splice2),
             "splice3" => Some(Protocol::Splice3),
+            "caption" => Some(Protocol::Caption),
             _ => None,
         }
     }
@@ -69,6 +74,15 @@ pub struct FrameTruth {
     pub region: Option<BoxRegion>,
 }
 
+/// A noun of a caption: its word, the class of the actor it names and that actor's frames
+/// (inclusive).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetNoun {
+    pub word: String,
+    pub class: usize,
+    pub segment: (usize, usize),
+}
+
 /// One clip of a set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetClip {
@@ -82,6 +96,9 @@ pub struct SetClip {
     pub other_class: Option<usize>,
     /// One per frame (T).
     pub frames: Vec<FrameTruth>,
+    /// A caption set's caption (its words) and nouns; empty for the other protocols.
+    pub caption: Vec<String>,
+    pub nouns: Vec<SetNoun>,
 }
 
 /// A set: its protocol, classes, preprocessing and clips.
@@ -208,7 +225,7 @@ pub fn load_set(dir: &Path) -> Result<SynthSet, Error> {
         json_error(
             p,
             "protocol",
-            format!("is \"{protocol_name}\", expected trimmed, splice2 or splice3"),
+            format!("is \"{protocol_name}\", expected trimmed, splice2, splice3 or caption"),
         )
     })?;
     let seed = required(p, &root, "", "seed")?
@@ -243,6 +260,7 @@ pub fn load_set(dir: &Path) -> Result<SynthSet, Error> {
             value,
             classes.len(),
             frames_per_clip,
+            protocol == Protocol::Caption,
         )?);
     }
     let name = dir
@@ -318,6 +336,7 @@ fn parse_clip(
     v: &Value,
     classes: usize,
     frames_per_clip: usize,
+    captioned: bool,
 ) -> Result<SetClip, Error> {
     let file = as_str(p, &join(at, "file"), required(p, v, at, "file")?)?;
     let gt_class = class_index(
@@ -393,13 +412,84 @@ fn parse_clip(
         };
         frames.push(FrameTruth { class, region });
     }
+    let (caption, nouns) = if captioned {
+        parse_caption(p, at, v, classes, frames_per_clip)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(SetClip {
         file: dir.join(file),
         gt_class,
         segment: (segment[0], segment[1]),
         other_class,
         frames,
+        caption,
+        nouns,
     })
+}
+
+/// A caption clip's "caption" (a non-empty list of words) and "nouns" (at least one; each a
+/// word of the caption, a class, a segment inside the clip).
+fn parse_caption(
+    p: &Path,
+    at: &str,
+    v: &Value,
+    classes: usize,
+    frames_per_clip: usize,
+) -> Result<(Vec<String>, Vec<SetNoun>), Error> {
+    let field = join(at, "caption");
+    let caption: Vec<String> = as_array(p, &field, required(p, v, at, "caption")?)?
+        .iter()
+        .enumerate()
+        .map(|(i, w)| as_str(p, &format!("{field}[{i}]"), w).map(str::to_string))
+        .collect::<Result<_, _>>()?;
+    if caption.is_empty() {
+        return Err(json_error(p, &field, "must have at least one word"));
+    }
+    let field = join(at, "nouns");
+    let items = as_array(p, &field, required(p, v, at, "nouns")?)?;
+    if items.is_empty() {
+        return Err(json_error(p, &field, "must name at least one noun"));
+    }
+    let mut nouns = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at_i = format!("{field}[{i}]");
+        let word = as_str(p, &join(&at_i, "word"), required(p, item, &at_i, "word")?)?;
+        if !caption.iter().any(|w| w == word) {
+            return Err(json_error(
+                p,
+                &join(&at_i, "word"),
+                format!(
+                    "\"{word}\" is not a word of the caption \"{}\"",
+                    caption.join(" ")
+                ),
+            ));
+        }
+        let class = class_index(
+            p,
+            &join(&at_i, "class"),
+            required(p, item, &at_i, "class")?,
+            classes,
+        )?;
+        let seg_field = join(&at_i, "segment");
+        let seg = usize_array(p, &seg_field, required(p, item, &at_i, "segment")?, 2)?;
+        if seg[0] > seg[1] || seg[1] >= frames_per_clip {
+            return Err(json_error(
+                p,
+                &seg_field,
+                format!(
+                    "[{}, {}] is not a segment of a clip of {frames_per_clip} frames (0 <= start <= end < T)",
+                    seg[0], seg[1]
+                ),
+            ));
+        }
+        nouns.push(SetNoun {
+            word: word.to_string(),
+            class,
+            segment: (seg[0], seg[1]),
+        });
+    }
+    Ok((caption, nouns))
 }
 
 /// The sets under `data`: `data` itself if it holds set.json, else its sub-directories that
@@ -495,6 +585,19 @@ pub fn check_model_fits(set: &SynthSet, model: &Model) -> Result<Vec<String>, Er
             ),
         });
     }
+    if set.protocol == Protocol::Caption {
+        return check_captioner_fits(set, model);
+    }
+    if model.captioner.is_some() {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "{}: a {} set is for an action model, but {} is a captioner; evaluate it on a caption set (ebr synth --protocol caption)",
+                set_json.display(),
+                set.protocol.name(),
+                model.dir.join("model.json").display()
+            ),
+        });
+    }
     if set.frame_size != [s.height, s.width] {
         return Err(json_error(
             &set_json,
@@ -524,4 +627,47 @@ pub fn check_model_fits(set: &SynthSet, model: &Model) -> Result<Vec<String>, Er
         ));
     }
     Ok(notes)
+}
+
+/// For a caption set (after the input check): frames of the input's size, a model with a
+/// captioner, and every word of every caption a word of its vocabulary (not the sentence
+/// token). Returns notes for the user.
+fn check_captioner_fits(set: &SynthSet, model: &Model) -> Result<Vec<String>, Error> {
+    let set_json = set.dir.join(SET_FILE);
+    let s = &set.input;
+    if set.frame_size != [s.height, s.width] {
+        return Err(json_error(
+            &set_json,
+            "frame_size",
+            format!(
+                "is {:?} but the input is {}x{}: the boxes would not be in the model's frame",
+                set.frame_size, s.height, s.width
+            ),
+        ));
+    }
+    let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
+        reason: format!(
+            "{}: a caption set is for a captioner, and {} has none (model.json's \"captioner\", spec/caption.md)",
+            set_json.display(),
+            model.dir.join("model.json").display()
+        ),
+    })?;
+    for (i, clip) in set.clips.iter().enumerate() {
+        for (j, word) in clip.caption.iter().enumerate() {
+            match captioner.word_index(word) {
+                Some(index) if index != crate::model::captioner::SENTENCE => {}
+                _ => {
+                    return Err(json_error(
+                        &set_json,
+                        &format!("clips[{i}].caption[{j}]"),
+                        format!(
+                            "\"{word}\" is not a word of the model's vocabulary ({})",
+                            captioner.words[1..].join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(Vec::new())
 }

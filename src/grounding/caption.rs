@@ -6,7 +6,8 @@ use super::normalize::{contrast, normalize_over_clip};
 use super::{channel_sum, frame_backward, map_blob, ClipForward, Method};
 use crate::error::Error;
 use crate::layers::{Fc, LstmEbRule};
-use crate::model::captioner::{teacher_inputs, CaptionForward, Captioner};
+use crate::model::captioner::{teacher_inputs, CaptionForward, Captioner, SENTENCE};
+use crate::model::temporal::{TemporalForward, TemporalLayer};
 use crate::model::{temporal, Model, Rule};
 
 /// What to ground in a caption.
@@ -14,11 +15,28 @@ use crate::model::{temporal, Model, Rule};
 pub struct CaptionOptions {
     /// cEB-R (the contrast with the dual word) or EB-R.
     pub method: Method,
-    /// The word's index in the vocabulary.
+    /// The word's index in the vocabulary (not the sentence token 0).
     pub word: usize,
     /// The map layer: "data" or a named frame layer.
     pub layer: String,
     pub lstm_rule: LstmEbRule,
+}
+
+/// The language side of one EB pass for a word (CAP-7..CAP-9), kept for inspection and for
+/// the property tests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionAttention {
+    /// p_h2: (S, H2), the signal on LSTM2's output after the classifier (FC-3).
+    pub p_h2: Vec<f32>,
+    /// p_h1: (S, H1), LSTM1's share of LSTM2's gate signal (the dynamic input; not pushed
+    /// further).
+    pub p_h1: Vec<f32>,
+    /// p_v_steps: (S, D_v), the static input's share at every step.
+    pub p_v_steps: Vec<f32>,
+    /// p_v: (D_v), the static input's share summed over the steps (CAP-8).
+    pub p_v: Vec<f32>,
+    /// A: (T, D), the signal at the feature blob (CAP-9).
+    pub signal: Vec<f32>,
 }
 
 /// A grounded word.
@@ -29,9 +47,14 @@ pub struct CaptionGrounding {
     pub caption: Vec<usize>,
     /// The steps that emit the word (CAP-6).
     pub steps: Vec<usize>,
+    /// The probability of the word at each of its steps (the caption's forward pass, CAP-5).
+    pub probabilities: Vec<f32>,
     /// (C, H, W) of the map layer's blob.
     pub layer_shape: [usize; 3],
-    /// The signal at the feature blob: (T, D).
+    /// The word's EB pass (A) and the dual word's (Ā).
+    pub attention: CaptionAttention,
+    pub dual_attention: CaptionAttention,
+    /// The signal at the feature blob: (T, D), N(A) - N(Ā) for cEB-R, N(A) for EB-R.
     pub feature_signal: Vec<f32>,
     /// The signal at the map layer: (T, C, H, W).
     pub layer_signal: Vec<f32>,
@@ -57,9 +80,69 @@ pub fn word_prior(steps_total: usize, vocabulary: usize, word: usize, steps: &[u
     prior
 }
 
+/// CAP-7, CAP-8: EB from `prior` (S, V) through `classifier` (the vocabulary classifier or
+/// its dual) and LSTM2 to its input u = [h1 ; v]; u's signal split into LSTM1's share and the
+/// static input's, and the latter summed over the steps. Returns (p_h2, p_h1, p_v_steps, p_v).
+/// spec/caption.md (CAP-7, CAP-8)
+fn language_backward(
+    captioner: &Captioner,
+    cap: &CaptionForward,
+    classifier: &Fc,
+    prior: &[f32],
+    lstm_rule: LstmEbRule,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let s_n = cap.steps();
+    let (h1_n, d_v, h2_n) = (
+        captioner.lstm1.hidden,
+        captioner.static_width,
+        captioner.lstm2.hidden,
+    );
+    // CAP-7: the classifier (FC-3) on every step's h2
+    let mut p_h2 = vec![0.0f32; s_n * h2_n]; // (S, H2)
+    classifier.eb_backward(&mut p_h2, &cap.lstm2.h, prior, s_n);
+    // CAP-7: LSTM2's unit backward to the gates, then FC-3 over u = [h1 ; v] with
+    // [W_xc | W_xc_static]+ (both inside the Lstm's EB)
+    let mut p_u = vec![0.0f32; s_n * (h1_n + d_v)]; // (S, H1 + D_v)
+    match lstm_rule {
+        LstmEbRule::Original => captioner
+            .lstm2
+            .eb_backward(&mut p_u, &cap.u, &cap.cont, &cap.lstm2, &p_h2),
+        LstmEbRule::Conserving => captioner
+            .lstm2
+            .eb_backward_conserving(&mut p_u, &cap.u, &cap.cont, &cap.lstm2, &p_h2),
+    }
+    // CAP-7: p_h1[s] = p_u[s, 0..H1], p_v[s] = p_u[s, H1..H1 + D_v]
+    let mut p_h1 = Vec::with_capacity(s_n * h1_n); // (S, H1)
+    let mut p_v_steps = Vec::with_capacity(s_n * d_v); // (S, D_v)
+    for row in p_u.chunks_exact(h1_n + d_v) {
+        p_h1.extend_from_slice(&row[..h1_n]);
+        p_v_steps.extend_from_slice(&row[h1_n..]);
+    }
+    // CAP-8: the static input's share, summed over the steps (in step order)
+    let mut p_v = vec![0.0f32; d_v]; // (D_v)
+    for row in p_v_steps.chunks_exact(d_v) {
+        for (p, &share) in p_v.iter_mut().zip(row) {
+            *p += share;
+        }
+    }
+    (p_h2, p_h1, p_v_steps, p_v)
+}
+
+/// CAP-9: the static input's signal `p_v` (D_v) through the temporal stack `layers` (a
+/// captioner's is [mean_pool]: MEAN-2, paper Eq. 8) to the frames' features: (T, D).
+/// spec/caption.md (CAP-9)
+pub fn static_input_to_frames(
+    layers: &[TemporalLayer],
+    fwd: &TemporalForward,
+    p_v: &[f32],
+    lstm_rule: LstmEbRule,
+) -> Vec<f32> {
+    temporal::eb_backward(layers, fwd, p_v, lstm_rule)
+}
+
 /// CAP-7..CAP-9: EB from `prior` (S, V) through `classifier` (the vocabulary classifier or
 /// its dual) and LSTM2 to its input u = [h1 ; v], the static input's share summed over the
-/// steps, then the temporal mean-pool's EB to the frames: A (T, D).
+/// steps, then the temporal mean-pool's EB to the frames: A (T, D), with the steps between.
 /// spec/caption.md (CAP-7, CAP-8, CAP-9)
 pub fn caption_attention(
     model: &Model,
@@ -69,34 +152,85 @@ pub fn caption_attention(
     classifier: &Fc,
     prior: &[f32],
     lstm_rule: LstmEbRule,
-) -> Vec<f32> {
-    let s_n = cap.steps();
-    let (h1_n, d_v) = (captioner.lstm1.hidden, captioner.static_width);
-    // CAP-7: the classifier (FC-3), then LSTM2 (its unit, then FC-3 over u = [h1 ; v])
-    let mut p_h2 = vec![0.0f32; s_n * captioner.lstm2.hidden];
-    classifier.eb_backward(&mut p_h2, &cap.lstm2.h, prior, s_n);
-    let mut p_u = vec![0.0f32; s_n * (h1_n + d_v)];
-    match lstm_rule {
-        LstmEbRule::Original => captioner
-            .lstm2
-            .eb_backward(&mut p_u, &cap.u, &cap.cont, &cap.lstm2, &p_h2),
-        LstmEbRule::Conserving => captioner
-            .lstm2
-            .eb_backward_conserving(&mut p_u, &cap.u, &cap.cont, &cap.lstm2, &p_h2),
+) -> CaptionAttention {
+    let (p_h2, p_h1, p_v_steps, p_v) =
+        language_backward(captioner, cap, classifier, prior, lstm_rule);
+    let signal = static_input_to_frames(&model.temporal, &fwd.temporal, &p_v, lstm_rule);
+    CaptionAttention {
+        p_h2,
+        p_h1,
+        p_v_steps,
+        p_v,
+        signal,
     }
-    // CAP-8: the static input's share, summed over the steps
-    let mut p_v = vec![0.0f32; d_v];
-    for row in p_u.chunks_exact(h1_n + d_v) {
-        for (p, &share) in p_v.iter_mut().zip(&row[h1_n..]) {
-            *p += share;
-        }
+}
+
+/// The caption as text, for messages.
+fn caption_text(captioner: &Captioner, caption: &[usize]) -> String {
+    caption
+        .iter()
+        .map(|&w| {
+            captioner
+                .words
+                .get(w)
+                .map_or_else(|| format!("#{w}"), String::clone)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks a caption and a word against the vocabulary: the caption is not empty, every word
+/// of it and the word are words of the vocabulary (not the sentence token 0), and the word is
+/// in the caption. Returns the word's steps (CAP-6).
+pub fn check_caption_word(
+    captioner: &Captioner,
+    caption: &[usize],
+    word: usize,
+) -> Result<Vec<usize>, Error> {
+    let v_n = captioner.vocabulary();
+    let is_word = |w: usize| w != SENTENCE && w < v_n;
+    if !is_word(word) {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "word index {word} is not a word of the vocabulary (1..={}; 0 is the sentence token)",
+                v_n.saturating_sub(1)
+            ),
+        });
     }
-    // CAP-9: the temporal mean-pool's EB (MEAN-2) to the frames
-    temporal::eb_backward(&model.temporal, &fwd.temporal, &p_v, lstm_rule)
+    if caption.is_empty() {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "the caption is empty: there is no \"{}\" to ground",
+                captioner.words[word]
+            ),
+        });
+    }
+    if let Some(s) = caption.iter().position(|&w| !is_word(w)) {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "word {s} of the caption ({}) is not a word of the vocabulary (1..={}; 0 is the sentence token)",
+                caption[s],
+                v_n - 1
+            ),
+        });
+    }
+    let steps = word_steps(caption, word);
+    if steps.is_empty() {
+        return Err(Error::Unsupported {
+            reason: format!(
+                "the word \"{}\" is not in the caption \"{}\"; its words: {}",
+                captioner.words[word],
+                caption_text(captioner, caption),
+                caption_text(captioner, caption).replace(' ', ", ")
+            ),
+        });
+    }
+    Ok(steps)
 }
 
 /// Grounds `options.word` in `caption` (the caption's words, without sentence tokens) for the
-/// clip whose forward pass is `fwd`. spec/caption.md (CAP-6..CAP-10)
+/// clip whose forward pass is `fwd` (teacher forcing: the caption's words are LSTM1's inputs).
+/// spec/caption.md (CAP-6..CAP-10)
 pub fn ground_caption(
     model: &Model,
     fwd: &ClipForward,
@@ -119,26 +253,22 @@ pub fn ground_caption(
             ),
         });
     }
-    let steps = word_steps(caption, options.word);
-    if steps.is_empty() {
-        let given: Vec<&str> = caption
-            .iter()
-            .map(|&w| captioner.words[w].as_str())
-            .collect();
-        return Err(Error::UnknownName {
-            kind: "word of the caption".to_string(),
-            given: captioner.words[options.word].clone(),
-            valid: given.iter().map(|w| w.to_string()).collect(),
-        });
-    }
+    // CAP-6: the word's steps
+    let steps = check_caption_word(captioner, caption, options.word)?;
     let down_to = map_blob(model, &options.layer)?;
     let v = &fwd.temporal.output;
+    // CAP-2..CAP-5 with teacher forcing: S = |caption| steps, step s emits caption[s]
     let cap = captioner.forward(
         &model.classifier.fc,
         v,
         &teacher_inputs(caption, caption.len()),
     );
-    let prior = word_prior(cap.steps(), captioner.vocabulary(), options.word, &steps);
+    let v_n = captioner.vocabulary();
+    let probabilities = steps
+        .iter()
+        .map(|&s| cap.probs[s * v_n + options.word])
+        .collect();
+    let prior = word_prior(cap.steps(), v_n, options.word, &steps);
     let attend = |classifier: &Fc| {
         caption_attention(
             model,
@@ -150,16 +280,17 @@ pub fn ground_caption(
             options.lstm_rule,
         )
     };
-    // CAP-10: the dual word: the classifier's row of the word negated (FC-5 on that row)
-    let a = attend(&model.classifier.fc);
-    let dual = dual_word(&model.classifier.fc, options.word);
-    let a_dual = attend(&dual);
-    let (normalized, norm) = normalize_over_clip(&a);
-    let (dual_normalized, dual_norm) = normalize_over_clip(&a_dual);
+    // CAP-7..CAP-9 for the word, and CAP-10: for its dual (the word's row negated)
+    let attention = attend(&model.classifier.fc);
+    let dual_attention = attend(&dual_word(&model.classifier.fc, options.word));
+    // CAP-10: PIPE-5, PIPE-7
+    let (normalized, norm) = normalize_over_clip(&attention.signal);
+    let (dual_normalized, dual_norm) = normalize_over_clip(&dual_attention.signal);
     let feature_signal = match options.method {
         Method::Cebr => contrast(&normalized, &dual_normalized),
         _ => normalized,
     };
+    // CAP-10: PIPE-8, PIPE-9 down the CNN, per frame
     let layer_shape = model.frame.blob_shapes[down_to];
     let layer_signal = frame_backward(
         model,
@@ -175,7 +306,10 @@ pub fn ground_caption(
         options: options.clone(),
         caption: caption.to_vec(),
         steps,
+        probabilities,
         layer_shape,
+        attention,
+        dual_attention,
         feature_signal,
         layer_signal,
         maps,
@@ -185,8 +319,9 @@ pub fn ground_caption(
 }
 
 /// The vocabulary classifier with the row of `word` negated: the dual output unit of that
-/// word (paper Eq. 2; FC-5 restricted to the grounded unit, since only its prior is non-zero
-/// and EB through the other rows carries nothing). spec/caption.md (CAP-10)
+/// word (paper Eq. 2). Bias kept, as FC-5. Since the prior is non-zero on that row only, EB
+/// through the other rows carries nothing (their ratio X is 0), so this gives exactly what
+/// FC-5's whole negated classifier gives. spec/caption.md (CAP-10)
 pub fn dual_word(classifier: &Fc, word: usize) -> Fc {
     let d = classifier.inputs;
     let mut w = classifier.w.clone();

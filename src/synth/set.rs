@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use super::caption::CAPTION_WORDS;
 use super::classes::class_names;
 use super::protocol::{generate_clip, Protocol, SynthClip};
 use super::scene::FRAME_SIZE;
@@ -22,8 +23,8 @@ pub const FORMAT: &str = "ebr-synth-1";
 /// The most clips a set may have: clip files are numbered with four digits (SYN-13).
 pub const MAX_CLIPS: usize = 10_000;
 
-/// Which protocols to write: one set in the output directory, or all three in
-/// DIR/trimmed, DIR/splice2 and DIR/splice3.
+/// Which protocols to write: one set in the output directory, or the three action protocols
+/// in DIR/trimmed, DIR/splice2 and DIR/splice3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolChoice {
     One(Protocol),
@@ -79,7 +80,7 @@ pub fn write_sets(out: &Path, options: &SetOptions) -> Result<PathBuf, Error> {
     let dir = OutputDir::create(out)?;
     let sets: Vec<(Protocol, String)> = match options.protocols {
         ProtocolChoice::One(p) => vec![(p, String::new())],
-        ProtocolChoice::All => Protocol::ALL
+        ProtocolChoice::All => Protocol::ACTIONS
             .iter()
             .map(|&p| (p, format!("{}/", p.name())))
             .collect(),
@@ -153,7 +154,8 @@ pub fn clip_file(k: usize) -> String {
 
 /// set.json's text, fields in the order of spec/synth.md (SYN-13), one line per frame. Written
 /// by hand so that the order is fixed and the file stays readable; the values are integers and
-/// strings, and the input block's numbers are exact decimals (1.0, 0.5, 0.25).
+/// strings, and the input block's numbers are exact decimals (1.0, 0.5, 0.25). A caption set
+/// also has "words" (the vocabulary) and each clip its "caption" and "nouns" (SYN-17).
 pub fn set_json(protocol: Protocol, seed: u64, clips: &[SynthClip]) -> String {
     let input = synth_input();
     let names: Vec<String> = class_names()
@@ -179,6 +181,16 @@ pub fn set_json(protocol: Protocol, seed: u64, clips: &[SynthClip]) -> String {
         protocol.frames_per_clip()
     ));
     s.push_str(&format!("  \"classes\": [{}],\n", names.join(", ")));
+    let quoted = |words: &[&str]| {
+        words
+            .iter()
+            .map(|w| Value::from(*w).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if protocol == Protocol::Caption {
+        s.push_str(&format!("  \"words\": [{}],\n", quoted(&CAPTION_WORDS)));
+    }
     s.push_str(&format!(
         "  \"input\": {{\"channels\": {}, \"height\": {}, \"width\": {}, \"scale\": {}, \"channel_order\": \"rgb\", \"mean\": [{}], \"std\": [{}]}},\n",
         input.channels,
@@ -201,6 +213,26 @@ pub fn set_json(protocol: Protocol, seed: u64, clips: &[SynthClip]) -> String {
             clip.segment[0], clip.segment[1]
         ));
         s.push_str(&format!("      \"other_class\": {other},\n"));
+        if let Some(caption) = &clip.caption {
+            s.push_str(&format!(
+                "      \"caption\": [{}],\n",
+                quoted(&caption.words)
+            ));
+            let nouns: Vec<String> = caption
+                .nouns
+                .iter()
+                .map(|n| {
+                    format!(
+                        "{{\"word\": {}, \"class\": {}, \"segment\": [{}, {}]}}",
+                        Value::from(n.word),
+                        n.class,
+                        n.segment[0],
+                        n.segment[1]
+                    )
+                })
+                .collect();
+            s.push_str(&format!("      \"nouns\": [{}],\n", nouns.join(", ")));
+        }
         s.push_str("      \"frames\": [\n");
         for (t, f) in clip.truth.iter().enumerate() {
             let [top, left, bottom, right] = f.bbox;
