@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::render::timeline::{escape_xml, nice_step, tick_label};
+use crate::render::timeline::{escape_xml, FramePlot};
 
 use super::curve::Curve;
 
@@ -59,26 +59,7 @@ pub fn fig7_svg(gt_first: &Curve, rand_first: &Curve, title: &str) -> String {
     .filter(|line| line.curve.clips > 0)
     .collect();
     let frames = lines.iter().map(|l| l.curve.mean.len()).max().unwrap_or(0);
-    let title = escape_xml(title);
-    let mut svg = String::new();
-    // Writing to a String cannot fail: the `write!` results are ignored with `let _`.
-    let _ = writeln!(svg, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(svg, "<title>{title}</title>");
-    let _ = writeln!(
-        svg,
-        r#"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text class="title" x="{:.2}" y="22" text-anchor="middle" font-size="14">{title}</text>"#,
-        WIDTH / 2.0
-    );
-
-    // The value range: every finite mean +- std, and 0, widened to whole tick steps.
+    // The value range: every finite mean +- std (and 0, FramePlot::new).
     let mut low = 0.0f64;
     let mut high = 0.0f64;
     for line in &lines {
@@ -89,93 +70,16 @@ pub fn fig7_svg(gt_first: &Curve, rand_first: &Curve, title: &str) -> String {
             }
         }
     }
-    if high == low {
-        high = low + 1.0;
-    }
-    let step = nice_step((high - low) / 4.0);
-    let first_tick = (low / step).floor();
-    let last_tick = (high / step).ceil();
-    let low = first_tick * step;
-    let high = last_tick * step;
-    // x of frame position `t` (t = frame index + 0.5 is the bin's centre), y of a value.
-    let x_of = |t: f64| LEFT + PLOT_W * t / frames.max(1) as f64;
-    let y_of = |v: f64| TOP + PLOT_H * (high - v) / (high - low);
+    let plot = FramePlot::new(HEIGHT, frames, low, high);
+    let x_of = |t: f64| plot.x_of(t);
+    let y_of = |v: f64| plot.y_of(v);
+    let mut svg = String::new();
+    plot.open(&mut svg, title);
 
-    // 1. the value ticks with light grid lines, and the dashed zero line
-    let mut k = first_tick;
-    while k <= last_tick {
-        let value = k * step;
-        let y = y_of(value);
-        let _ = writeln!(
-            svg,
-            r##"<line class="grid" x1="{LEFT:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}" stroke="#e0e0e0"/>"##,
-            LEFT + PLOT_W
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text class="tick" x="{:.2}" y="{:.2}" text-anchor="end">{}</text>"#,
-            LEFT - 6.0,
-            y + 4.0,
-            tick_label(value, step)
-        );
-        k += 1.0;
-    }
-    let y_zero = y_of(0.0);
-    let _ = writeln!(
-        svg,
-        r##"<line class="zero" x1="{LEFT:.2}" y1="{y_zero:.2}" x2="{:.2}" y2="{y_zero:.2}" stroke="#555555" stroke-dasharray="4 3"/>"##,
-        LEFT + PLOT_W
-    );
+    // 1. the value and frame ticks, the zero line, the axes
+    plot.axes(&mut svg, "mean sum of the cEB-R map", "no clips");
 
-    // 2. the frame ticks: multiples of a nice step, about 8 of them
-    if frames > 0 {
-        let frame_step = nice_step(frames as f64 / 8.0).max(1.0) as usize;
-        let mut t = 0;
-        while t < frames {
-            let x = x_of(t as f64 + 0.5);
-            let y = TOP + PLOT_H;
-            let _ = writeln!(
-                svg,
-                r#"<line class="tick" x1="{x:.2}" y1="{y:.2}" x2="{x:.2}" y2="{:.2}" stroke="black"/>"#,
-                y + 4.0
-            );
-            let _ = writeln!(
-                svg,
-                r#"<text class="tick" x="{x:.2}" y="{:.2}" text-anchor="middle">{t}</text>"#,
-                y + 16.0
-            );
-            t += frame_step;
-        }
-    } else {
-        let _ = writeln!(
-            svg,
-            r#"<text class="empty" x="{:.2}" y="{:.2}" text-anchor="middle">no clips</text>"#,
-            LEFT + PLOT_W / 2.0,
-            TOP + PLOT_H / 2.0
-        );
-    }
-
-    // 3. the axes and their names
-    let _ = writeln!(
-        svg,
-        r#"<path class="axes" d="M {LEFT:.2} {TOP:.2} V {:.2} H {:.2}" fill="none" stroke="black"/>"#,
-        TOP + PLOT_H,
-        LEFT + PLOT_W
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text class="axis-name" x="{:.2}" y="{:.2}" text-anchor="middle">frame</text>"#,
-        LEFT + PLOT_W / 2.0,
-        HEIGHT - 8.0
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text class="axis-name" x="14" y="{:.2}" text-anchor="middle" transform="rotate(-90 14 {:.2})">mean sum of the cEB-R map</text>"#,
-        TOP + PLOT_H / 2.0,
-        TOP + PLOT_H / 2.0
-    );
-
-    // 4. the boundaries: the left edge of the second action's first frame, one neutral line
+    // 2. the boundaries: the left edge of the second action's first frame, one neutral line
     // when the orders share it, else one per order in its color
     let boundaries: Vec<(f64, &str, &str)> = lines
         .iter()
@@ -199,7 +103,7 @@ pub fn fig7_svg(gt_first: &Curve, rand_first: &Curve, title: &str) -> String {
     for line in &lines {
         let c = line.curve;
         let finite = |t: usize| c.mean[t].is_finite() && c.std[t].is_finite();
-        // 5. the band of mean +- std: along the top, back along the bottom
+        // 3. the band of mean +- std: along the top, back along the bottom
         let mut band = String::new();
         let upper = (0..c.mean.len()).filter(|&t| finite(t));
         let lower = (0..c.mean.len()).rev().filter(|&t| finite(t));
@@ -225,7 +129,7 @@ pub fn fig7_svg(gt_first: &Curve, rand_first: &Curve, title: &str) -> String {
             r#"<polygon class="band {}" points="{band}" fill="{}" fill-opacity="0.15" stroke="none"/>"#,
             line.class, line.color
         );
-        // 6. the mean: a polyline, a dot per frame
+        // 4. the mean: a polyline, a dot per frame
         let mut points = String::new();
         for t in (0..c.mean.len()).filter(|&t| finite(t)) {
             let sep = if points.is_empty() { "" } else { " " };
@@ -259,7 +163,7 @@ pub fn fig7_svg(gt_first: &Curve, rand_first: &Curve, title: &str) -> String {
         let _ = writeln!(svg, "</g>");
     }
 
-    // 7. the legend, top right
+    // 5. the legend, top right
     for (index, line) in lines.iter().enumerate() {
         let y = TOP + 14.0 + 16.0 * index as f64;
         let x = LEFT + PLOT_W - 170.0;

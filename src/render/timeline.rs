@@ -71,6 +71,149 @@ pub(crate) fn tick_label(value: f64, step: f64) -> String {
     format!("{value:.decimals$}")
 }
 
+/// A chart of values over the frames of a clip, as the timeline and `ebr eval`'s Fig. 7 draw
+/// it: the page (a title on top), a value axis of nice ticks that always shows 0, and one bin
+/// of equal width per frame. spec/render.md (REN-5)
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FramePlot {
+    /// The page's height (the width is fixed).
+    pub height: f64,
+    pub frames: usize,
+    /// The value ticks: `first_tick * step ..= last_tick * step`.
+    pub step: f64,
+    pub first_tick: f64,
+    pub last_tick: f64,
+}
+
+impl FramePlot {
+    /// A plot of `frames` frames whose values span `low..=high` (with 0 added).
+    pub(crate) fn new(height: f64, frames: usize, low: f64, high: f64) -> FramePlot {
+        let (low, mut high) = (low.min(0.0), high.max(0.0));
+        if high == low {
+            high = low + 1.0;
+        }
+        let step = nice_step((high - low) / 4.0);
+        FramePlot {
+            height,
+            frames,
+            step,
+            first_tick: (low / step).floor(),
+            last_tick: (high / step).ceil(),
+        }
+    }
+
+    pub(crate) fn plot_h(&self) -> f64 {
+        self.height - TOP - BOTTOM
+    }
+
+    /// x of frame position `t` (t = frame index + 0.5 is the bin's centre).
+    pub(crate) fn x_of(&self, t: f64) -> f64 {
+        LEFT + PLOT_W * t / self.frames.max(1) as f64
+    }
+
+    /// y of a value.
+    pub(crate) fn y_of(&self, v: f64) -> f64 {
+        let (low, high) = (self.first_tick * self.step, self.last_tick * self.step);
+        TOP + self.plot_h() * (high - v) / (high - low)
+    }
+
+    /// The SVG's opening: the header, the white page and the title (escaped).
+    pub(crate) fn open(&self, svg: &mut String, title: &str) {
+        let (width, height) = (WIDTH, self.height);
+        let title = escape_xml(title);
+        // Writing to a String cannot fail: the `write!` results are ignored with `let _`.
+        let _ = writeln!(svg, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+        let _ = writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
+        );
+        let _ = writeln!(svg, "<title>{title}</title>");
+        let _ = writeln!(
+            svg,
+            r#"<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>"#
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text class="title" x="{:.2}" y="22" text-anchor="middle" font-size="14">{title}</text>"#,
+            width / 2.0
+        );
+    }
+
+    /// The value ticks with light grid lines, the dashed zero line, the frame ticks (about 8,
+    /// or `empty` when there is no frame), the axes, "frame" and `value_name`.
+    pub(crate) fn axes(&self, svg: &mut String, value_name: &str, empty: &str) {
+        let plot_h = self.plot_h();
+        let mut k = self.first_tick;
+        while k <= self.last_tick {
+            let value = k * self.step;
+            let y = self.y_of(value);
+            let _ = writeln!(
+                svg,
+                r##"<line class="grid" x1="{LEFT:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}" stroke="#e0e0e0"/>"##,
+                LEFT + PLOT_W
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text class="tick" x="{:.2}" y="{:.2}" text-anchor="end">{}</text>"#,
+                LEFT - 6.0,
+                y + 4.0,
+                tick_label(value, self.step)
+            );
+            k += 1.0;
+        }
+        let y_zero = self.y_of(0.0);
+        let _ = writeln!(
+            svg,
+            r##"<line class="zero" x1="{LEFT:.2}" y1="{y_zero:.2}" x2="{:.2}" y2="{y_zero:.2}" stroke="#555555" stroke-dasharray="4 3"/>"##,
+            LEFT + PLOT_W
+        );
+        if self.frames > 0 {
+            let frame_step = nice_step(self.frames as f64 / 8.0).max(1.0) as usize;
+            let mut t = 0;
+            while t < self.frames {
+                let x = self.x_of(t as f64 + 0.5);
+                let y = TOP + plot_h;
+                let _ = writeln!(
+                    svg,
+                    r#"<line class="tick" x1="{x:.2}" y1="{y:.2}" x2="{x:.2}" y2="{:.2}" stroke="black"/>"#,
+                    y + 4.0
+                );
+                let _ = writeln!(
+                    svg,
+                    r#"<text class="tick" x="{x:.2}" y="{:.2}" text-anchor="middle">{t}</text>"#,
+                    y + 16.0
+                );
+                t += frame_step;
+            }
+        } else {
+            let _ = writeln!(
+                svg,
+                r#"<text class="empty" x="{:.2}" y="{:.2}" text-anchor="middle">{empty}</text>"#,
+                LEFT + PLOT_W / 2.0,
+                TOP + plot_h / 2.0
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<path class="axes" d="M {LEFT:.2} {TOP:.2} V {:.2} H {:.2}" fill="none" stroke="black"/>"#,
+            TOP + plot_h,
+            LEFT + PLOT_W
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text class="axis-name" x="{:.2}" y="{:.2}" text-anchor="middle">frame</text>"#,
+            LEFT + PLOT_W / 2.0,
+            self.height - 8.0
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text class="axis-name" x="14" y="{:.2}" text-anchor="middle" transform="rotate(-90 14 {:.2})">{value_name}</text>"#,
+            TOP + plot_h / 2.0,
+            TOP + plot_h / 2.0
+        );
+    }
+}
+
 /// The SVG of a clip's timeline: `sums` (T) over frame index, each frame a bin of equal
 /// width with its dot at the bin's centre; `segment` (inclusive, clipped to the clip) shaded;
 /// `peak` marked by a vertical line and a ring; a dashed zero line; tick labels on both axes;
@@ -83,45 +226,19 @@ pub fn timeline_svg(
     title: &str,
 ) -> String {
     let frames = sums.len();
-    let title = escape_xml(title);
-    let mut svg = String::new();
-    // Writing to a String cannot fail: the `write!` results are ignored with `let _`.
-    let _ = writeln!(svg, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(svg, "<title>{title}</title>");
-    let _ = writeln!(
-        svg,
-        r#"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text class="title" x="{:.2}" y="22" text-anchor="middle" font-size="14">{title}</text>"#,
-        WIDTH / 2.0
-    );
-
-    // The value range: finite sums and 0, widened to whole tick steps.
-    let mut low = 0.0f64;
-    let mut high = 0.0f64;
+    // The value range: the finite sums (and 0, FramePlot::new).
+    let (mut low, mut high) = (0.0f64, 0.0f64);
     for &s_t in sums {
         if s_t.is_finite() {
             low = low.min(s_t as f64);
             high = high.max(s_t as f64);
         }
     }
-    if high == low {
-        high = low + 1.0;
-    }
-    let step = nice_step((high - low) / 4.0);
-    let first_tick = (low / step).floor();
-    let last_tick = (high / step).ceil();
-    let low = first_tick * step;
-    let high = last_tick * step;
-    // x of frame position `t` (t = frame index + 0.5 is the bin's centre), y of a value.
-    let x_of = |t: f64| LEFT + PLOT_W * t / frames.max(1) as f64;
-    let y_of = |v: f64| TOP + PLOT_H * (high - v) / (high - low);
+    let plot = FramePlot::new(HEIGHT, frames, low, high);
+    let x_of = |t: f64| plot.x_of(t);
+    let y_of = |v: f64| plot.y_of(v);
+    let mut svg = String::new();
+    plot.open(&mut svg, title);
 
     // 1. the segment, shaded over its frames' bins
     if let Some((start, end)) = segment {
@@ -137,81 +254,10 @@ pub fn timeline_svg(
         }
     }
 
-    // 2. the value ticks with light grid lines, and the dashed zero line
-    let mut k = first_tick;
-    while k <= last_tick {
-        let value = k * step;
-        let y = y_of(value);
-        let _ = writeln!(
-            svg,
-            r##"<line class="grid" x1="{LEFT:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}" stroke="#e0e0e0"/>"##,
-            LEFT + PLOT_W
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text class="tick" x="{:.2}" y="{:.2}" text-anchor="end">{}</text>"#,
-            LEFT - 6.0,
-            y + 4.0,
-            tick_label(value, step)
-        );
-        k += 1.0;
-    }
-    let y_zero = y_of(0.0);
-    let _ = writeln!(
-        svg,
-        r##"<line class="zero" x1="{LEFT:.2}" y1="{y_zero:.2}" x2="{:.2}" y2="{y_zero:.2}" stroke="#555555" stroke-dasharray="4 3"/>"##,
-        LEFT + PLOT_W
-    );
+    // 2. the value and frame ticks, the zero line, the axes
+    plot.axes(&mut svg, "sum of the map", "no frames");
 
-    // 3. the frame ticks: multiples of a nice step, about 8 of them
-    if frames > 0 {
-        let frame_step = nice_step(frames as f64 / 8.0).max(1.0) as usize;
-        let mut t = 0;
-        while t < frames {
-            let x = x_of(t as f64 + 0.5);
-            let y = TOP + PLOT_H;
-            let _ = writeln!(
-                svg,
-                r#"<line class="tick" x1="{x:.2}" y1="{y:.2}" x2="{x:.2}" y2="{:.2}" stroke="black"/>"#,
-                y + 4.0
-            );
-            let _ = writeln!(
-                svg,
-                r#"<text class="tick" x="{x:.2}" y="{:.2}" text-anchor="middle">{t}</text>"#,
-                y + 16.0
-            );
-            t += frame_step;
-        }
-    } else {
-        let _ = writeln!(
-            svg,
-            r#"<text class="empty" x="{:.2}" y="{:.2}" text-anchor="middle">no frames</text>"#,
-            LEFT + PLOT_W / 2.0,
-            TOP + PLOT_H / 2.0
-        );
-    }
-
-    // 4. the axes and their names
-    let _ = writeln!(
-        svg,
-        r#"<path class="axes" d="M {LEFT:.2} {TOP:.2} V {:.2} H {:.2}" fill="none" stroke="black"/>"#,
-        TOP + PLOT_H,
-        LEFT + PLOT_W
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text class="axis-name" x="{:.2}" y="{:.2}" text-anchor="middle">frame</text>"#,
-        LEFT + PLOT_W / 2.0,
-        HEIGHT - 8.0
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text class="axis-name" x="14" y="{:.2}" text-anchor="middle" transform="rotate(-90 14 {:.2})">sum of the map</text>"#,
-        TOP + PLOT_H / 2.0,
-        TOP + PLOT_H / 2.0
-    );
-
-    // 5. the sums: a polyline per run of finite values, a dot per frame
+    // 3. the sums: a polyline per run of finite values, a dot per frame
     let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut run: Vec<(f64, f64)> = Vec::new();
     for (t, &s_t) in sums.iter().enumerate() {
@@ -250,7 +296,7 @@ pub fn timeline_svg(
     }
     let _ = writeln!(svg, "</g>");
 
-    // 6. the peak: a dashed vertical line, a ring on its dot, its frame written above
+    // 4. the peak: a dashed vertical line, a ring on its dot, its frame written above
     if let Some(peak) = peak {
         if peak < frames {
             let x = x_of(peak as f64 + 0.5);
