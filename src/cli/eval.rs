@@ -12,7 +12,7 @@ use serde_json::json;
 
 use ebr::eval::fig7_svg::fig7_svg;
 use ebr::eval::report::{set_json, set_markdown};
-use ebr::eval::run::{check_options, default_spatial_layer, default_temporal_layer};
+use ebr::eval::run::{check_options, default_temporal_layer};
 use ebr::eval::{
     check_model_fits, evaluate_set, find_sets, load_set, EvalOptions, SetResult, SynthSet,
 };
@@ -157,7 +157,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         spatial_layer: args
             .layer
             .clone()
-            .unwrap_or_else(|| default_spatial_layer(&model)),
+            .unwrap_or_else(|| ebr::grounding::default_map_layer(&model)),
         temporal_layer: args
             .temporal_layer
             .clone()

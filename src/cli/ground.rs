@@ -14,9 +14,7 @@ use ebr::npy::write_atomically;
 use ebr::output::OutputDir;
 use ebr::Error;
 
-use super::map_outputs::{
-    clip_json, default_layer, frames_json, localization_json, write_maps, Localized,
-};
+use super::map_outputs::{clip_json, frames_json, localization_json, write_maps, Localized};
 
 use super::progress::frame_bar;
 use super::{
@@ -90,7 +88,10 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     }
     let names = class_names(&model, method);
     let class = resolve_class(&names, &args.target)?;
-    let layer = args.layer.clone().unwrap_or_else(|| default_layer(&model));
+    let layer = args
+        .layer
+        .clone()
+        .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
     let down_to = map_blob(&model, &layer)?;
     let clip = load_clip(&args.input.clip, &model.input)?;
     if let Some(length) = args.length {

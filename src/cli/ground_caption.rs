@@ -14,7 +14,7 @@ use ebr::npy::write_atomically;
 use ebr::output::OutputDir;
 use ebr::Error;
 
-use super::map_outputs::{clip_json, default_layer, frames_json, localization_json, write_maps};
+use super::map_outputs::{clip_json, frames_json, localization_json, write_maps};
 use super::progress::frame_bar;
 use super::{load_model, Input, LstmRuleArg};
 
@@ -109,7 +109,10 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         }
         None => None,
     };
-    let layer = args.layer.clone().unwrap_or_else(|| default_layer(&model));
+    let layer = args
+        .layer
+        .clone()
+        .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
     let down_to = map_blob(&model, &layer)?;
     let clip = load_clip(&args.input.clip, &model.input)?;
     let out = OutputDir::create(&args.out)?;

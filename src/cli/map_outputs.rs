@@ -8,7 +8,7 @@ use ebr::clip::{deprocess_frame, Clip, ClipSource};
 use ebr::localize::{
     frame_sums, known_length_window, peak_point, temporal_peak, unknown_length_segment,
 };
-use ebr::model::{FrameLayer, Model};
+use ebr::model::Model;
 use ebr::npy::{write_atomically, write_npy};
 use ebr::output::OutputDir;
 use ebr::render::gif::write_gif;
@@ -19,20 +19,6 @@ use ebr::{Error, Tensor};
 
 /// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
 const GIF_DELAY_MS: u32 = 83;
-
-/// The default map layer: the last convolution (conv5_3 in VGG16), else the input.
-pub fn default_layer(model: &Model) -> String {
-    model
-        .frame
-        .layers
-        .iter()
-        .rev()
-        .find_map(|layer| match layer {
-            FrameLayer::Conv { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "data".to_string())
-}
 
 /// The localization of a clip's maps (spec/localize.md, LOC-1..LOC-4).
 pub struct Localized {

@@ -14,7 +14,7 @@ use crate::grounding::{
 use crate::layers::LstmEbRule;
 use crate::localize::{frame_sums, temporal_peak, temporal_pointing_hit};
 use crate::model::captioner::{teacher_inputs, SENTENCE};
-use crate::model::{FrameLayer, Model, Rule};
+use crate::model::{Model, Rule};
 
 use super::caption::{
     caption_random_points, frame_centre, map_peak, noun_frames, peak_in_segment, point_hits,
@@ -53,20 +53,6 @@ pub struct EvalOptions {
     pub execution: Execution,
 }
 
-/// The spatial map layer by default: the last convolution (as `ebr ground`), else the input.
-pub fn default_spatial_layer(model: &Model) -> String {
-    model
-        .frame
-        .layers
-        .iter()
-        .rev()
-        .find_map(|layer| match layer {
-            FrameLayer::Conv { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "data".to_string())
-}
-
 /// The temporal protocols' layer by default: the one that writes the feature blob (fc7 in the
 /// paper's Fig. 7), where the sums need no pass down the CNN; the spatial default if that layer
 /// has no name.
@@ -75,7 +61,7 @@ pub fn default_temporal_layer(model: &Model) -> String {
     writer
         .name()
         .map(str::to_string)
-        .unwrap_or_else(|| default_spatial_layer(model))
+        .unwrap_or_else(|| crate::grounding::default_map_layer(model))
 }
 
 /// Table 1's columns for this model: the chosen methods in the paper's order, cEB-R and EB-R

@@ -14,7 +14,7 @@ pub use clip_forward::{forward_clip, ClipForward, Execution};
 use crate::error::Error;
 use crate::layers::{Fc, LstmEbRule};
 use crate::model::frame_net::frame_len;
-use crate::model::{temporal, Model, Rule};
+use crate::model::{temporal, FrameLayer, Model, Rule};
 use crate::parallel::map_chunks;
 
 /// A saliency method. The first three use the temporal model, the last three only the frame
@@ -317,6 +317,21 @@ pub fn channel_sum(signal: &[f32], frames: usize, shape: [usize; 3]) -> Vec<f32>
         }
     }
     maps
+}
+
+/// The map layer by default: the last convolution (conv5_3 in VGG16; the paper's maps are at
+/// conv5), else the input.
+pub fn default_map_layer(model: &Model) -> String {
+    model
+        .frame
+        .layers
+        .iter()
+        .rev()
+        .find_map(|layer| match layer {
+            FrameLayer::Conv { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "data".to_string())
 }
 
 /// The blob of the map layer named `layer` ("data" or a named frame layer).

@@ -1,6 +1,7 @@
 //! Every input a fuzz target crashed on (fuzz/, `fuzz/run.sh`), replayed through the target's
-//! own harness (tests/regressions/harness.rs): tests/regressions/<target>/<name> holds the
-//! input's bytes. A new crash is kept by copying fuzz/artifacts/<target>/crash-* here under a
+//! own harness (tests/regressions/harness.rs), with the target's seeds (fuzz/seeds/<target>):
+//! tests/regressions/<target>/<name> holds the input's bytes; the frames target never
+//! crashed, so it replays its seeds only. A new crash is kept by copying fuzz/artifacts/<target>/crash-* here under a
 //! name that says what it is; the harness runs every file of the folder. Where the fix gives a
 //! particular error, a test below asserts it.
 //!
@@ -23,21 +24,34 @@ use std::path::{Path, PathBuf};
 
 use ebr::npy::parse_npy;
 
+/// The inputs of `target`: its fuzz seeds (fuzz/seeds/<target>, the valid and near-valid
+/// inputs the fuzzer starts from) and every input it crashed on
+/// (tests/regressions/<target>; a target that never crashed has no such folder).
 fn inputs(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/regressions")
-        .join(target);
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .collect();
-    paths.sort();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    for dir in [root.join("fuzz/seeds"), root.join("tests/regressions")] {
+        let dir = dir.join(target);
+        if !dir.exists() {
+            continue;
+        }
+        let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let mut files: Vec<PathBuf> = entries
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_file())
+            .collect();
+        files.sort();
+        paths.extend(files);
+    }
     paths
 }
 
+/// Replays every input of `target`; a target without any input is a mistake (a folder moved
+/// or not committed), not a pass.
 fn replay(target: &str, run: fn(&[u8])) {
-    for path in inputs(target) {
+    let paths = inputs(target);
+    assert!(!paths.is_empty(), "no inputs for the {target} target");
+    for path in paths {
         println!("{target}: {}", path.display());
         run(&fs::read(&path).unwrap());
     }
