@@ -86,6 +86,8 @@ pub struct Clip {
     /// The same for every frame (a clip's frames all have one size).
     pub geometry: FrameGeometry,
     pub source: ClipSource,
+    /// What loading changed, for the user (a float64 .npy converted to float32).
+    pub notes: Vec<String>,
 }
 
 impl Clip {
@@ -267,6 +269,15 @@ fn load_frames(dir: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Err
         }
         let (frame, frame_geometry) =
             preprocess_frame(&image, input).map_err(|reason| clip_error(path, reason))?;
+        if let Some(index) = frame.iter().position(|v| !v.is_finite()) {
+            return Err(clip_error(
+                path,
+                format!(
+                    "preprocessed value {} at flat index {index} of the frame is not finite: model.json's input scale, mean or std overflow float32",
+                    frame[index]
+                ),
+            ));
+        }
         data.extend_from_slice(&frame);
         geometry = Some(frame_geometry);
     }
@@ -275,6 +286,7 @@ fn load_frames(dir: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Err
         data,
         geometry: geometry.expect("a clip directory with frames has a geometry"),
         source: ClipSource::Frames { paths },
+        notes: Vec::new(),
     })
 }
 
@@ -308,7 +320,9 @@ fn load_npy_clip(path: &Path, input: &InputSpec, budget: usize) -> Result<Clip, 
         }
         Ok(())
     };
-    let tensor = read_npy_checked(path, NPY_DATA_BUDGET, &check)?.tensor;
+    let array = read_npy_checked(path, NPY_DATA_BUDGET, &check)?;
+    let notes = array.note(path).into_iter().collect();
+    let tensor = array.tensor;
     let shape = &tensor.shape;
     if let Some(index) = tensor.data.iter().position(|v| !v.is_finite()) {
         return Err(clip_error(
@@ -326,6 +340,7 @@ fn load_npy_clip(path: &Path, input: &InputSpec, budget: usize) -> Result<Clip, 
         source: ClipSource::Npy {
             path: path.to_path_buf(),
         },
+        notes,
     })
 }
 

@@ -51,6 +51,12 @@ pub enum Error {
     /// A request the model or the options cannot serve (e.g. a per-frame method on a model
     /// without a frame_classifier).
     Unsupported { reason: String },
+    /// A computation on finite inputs left float32's range (values near 3e38 in a clip,
+    /// weights of 1e30): reported instead of maps computed from infinities.
+    Overflow {
+        /// What overflowed, e.g. "the frame CNN's feature of frame 3 (index 12) is inf".
+        what: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -96,6 +102,10 @@ impl fmt::Display for Error {
                 write!(f, "unknown {kind} \"{given}\"; valid: {}", list_for_message(valid))
             }
             Error::Unsupported { reason } => write!(f, "{reason}"),
+            Error::Overflow { what } => write!(
+                f,
+                "{what}: the computation overflows float32 (the clip's or the model's values are too large)"
+            ),
         }
     }
 }

@@ -212,6 +212,88 @@ fn nan_in_an_npy_clip_names_the_first_bad_index() {
     );
 }
 
+/// The end of every overflow message (src/error.rs, `Error::Overflow`).
+const OVERFLOWS: &str =
+    "the computation overflows float32 (the clip's or the model's values are too large)";
+
+#[test]
+fn a_finite_clip_that_overflows_the_forward_pass_is_refused() {
+    // 3e38 is finite, but conv1's sums over 3x3x3 inputs are not: before ebr's check, the
+    // NaN of inf - inf was hidden by the ReLU (f32::max(NaN, 0) = 0), and ebr wrote all-zero
+    // maps with exit code 0.
+    let case = Case::new();
+    let mut tensor = read_tensor(&case.clip()).unwrap();
+    tensor.data.iter_mut().for_each(|v| *v = 3e38);
+    let clip = case.path("huge_values.npy");
+    write_npy(&clip, &tensor).unwrap();
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!("the frame CNN's feature of frame 0 (index 0) is NaN: {OVERFLOWS}")
+    );
+}
+
+#[test]
+fn finite_weights_that_overflow_the_forward_pass_are_refused() {
+    let case = Case::new();
+    for name in ["conv1_w.npy", "conv2_w.npy", "conv3_w.npy"] {
+        let weight = case.model().join(name);
+        let mut tensor = read_tensor(&weight).unwrap();
+        tensor.data.iter_mut().for_each(|v| *v *= 1e15);
+        write_npy(&weight, &tensor).unwrap();
+    }
+    let message = case.model_fails();
+    assert!(
+        message.starts_with("the frame CNN's feature of frame 0 (index ")
+            && message.ends_with(&format!(") is NaN: {OVERFLOWS}")),
+        "{message}"
+    );
+}
+
+#[test]
+fn frames_whose_preprocessing_overflows_name_the_frame_and_the_index() {
+    let case = Case::new();
+    let clip = case.path("frames");
+    write_frames(&clip, 2, (32, 32));
+    case.edit_json(|json| json["input"]["scale"] = Value::from(1e300));
+    assert_eq!(
+        case.clip_fails(&clip),
+        format!(
+            "{}: preprocessed value inf at flat index 0 of the frame is not finite: model.json's input scale, mean or std overflow float32",
+            show(&clip.join("frame000.png"))
+        )
+    );
+}
+
+#[test]
+fn a_float64_clip_is_converted_with_a_note_on_stderr() {
+    let case = Case::new();
+    let tensor = read_tensor(&case.clip()).unwrap();
+    // The same values as float64: a header of '<f8' and every value widened.
+    let data: Vec<u8> = tensor
+        .data
+        .iter()
+        .flat_map(|&v| f64::from(v).to_le_bytes())
+        .collect();
+    let clip = case.path("clip64.npy");
+    fs::write(&clip, npy_bytes("'<f8'", "(8, 3, 32, 32)", &data)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ebr"))
+        .args(["classify", "--model"])
+        .arg(case.model())
+        .arg("--clip")
+        .arg(&clip)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "ebr: note: {}: element type <f8 converted to float32\n",
+            show(&clip)
+        )
+    );
+}
+
 #[test]
 fn a_huge_sparse_npy_clip_is_refused_before_it_is_read() {
     // 350000 frames of 3x32x32: 1.075e9 values (4.3 GB), past the clip budget of 2^30

@@ -20,6 +20,7 @@ use ebr::model::{FrameLayer, Model};
 use ebr::rng::Rng;
 use ebr::Error;
 
+use super::output_text::print_line;
 use super::Activations;
 
 /// Time the forward pass and cEB-R on a VGG16-LSTM (13 conv, 5 max pools, fc6/fc7 4096,
@@ -293,15 +294,15 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     }
     if let Some(scenario) = args.child {
         let result = run_child(args, scenario, args.frames)?;
-        println!("{result}");
+        print_line(format_args!("{result}"));
         return Ok(());
     }
     let threads = ebr::parallel::worker_count(args.threads);
     let peak_1 = sgemm_peak_gflops(1024, 1, 3);
     let peak = sgemm_peak_gflops(1024, threads, 3);
-    println!(
+    print_line(format_args!(
         "sgemm (matrixmultiply, 1024^3 per thread): {peak_1:.1} GFLOP/s on 1 thread, {peak:.1} GFLOP/s on {threads}"
-    );
+    ));
     let scenarios: Vec<Scenario> = match args.scenario {
         Scenario::All => vec![Scenario::Forward, Scenario::Conv51, Scenario::Data],
         one => vec![one],
@@ -311,20 +312,20 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     } else {
         args.frames_list.clone()
     };
-    println!(
+    print_line(format_args!(
         "VGG16-LSTM at {0}x{0}, {threads} threads, median of {1} runs",
         args.size, args.repeat
-    );
-    println!(
+    ));
+    print_line(format_args!(
         "{:<10} {:>6} {:>10} {:>10} {:>10} {:>8} {:>12}",
         "scenario", "frames", "median s", "GFLOP", "GFLOP/s", "of peak", "peak RSS MB"
-    );
+    ));
     let mut results = Vec::new();
     for &frames in &lengths {
         for &scenario in &scenarios {
             let r = spawn_child(args, scenario, frames)?;
             let rate = r["gflops_per_s"].as_f64().unwrap_or(0.0);
-            println!(
+            print_line(format_args!(
                 "{:<10} {:>6} {:>10.3} {:>10.1} {:>10.1} {:>7.0}% {:>12.0}",
                 scenario.name(),
                 frames,
@@ -333,7 +334,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 rate,
                 100.0 * rate / peak,
                 r["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
-            );
+            ));
             results.push(r);
         }
     }
@@ -343,14 +344,14 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         breakdown(args.size, args.repeat)?
     };
     if !rows.is_empty() {
-        println!("per convolution, one frame, one thread (ms; the normalizer includes im2col, the transpose col2im):");
-        println!(
+        print_line(format_args!("per convolution, one frame, one thread (ms; the normalizer includes im2col, the transpose col2im):"));
+        print_line(format_args!(
             "{:<9} {:>9} {:>13} {:>13} {:>9} {:>9} {:>10}",
             "layer", "forward", "EB normalizer", "EB transpose", "im2col", "col2im", "fwd GFLOP/s"
-        );
+        ));
         for r in &rows {
             let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-            println!(
+            print_line(format_args!(
                 "{:<9} {:>9.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2} {:>10.1}",
                 r["layer"].as_str().unwrap_or(""),
                 f("forward_ms"),
@@ -359,7 +360,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 f("im2col_ms"),
                 f("col2im_ms"),
                 f("gemm_gflop") / (f("forward_ms") * 1e-3),
-            );
+            ));
         }
     }
     if let Some(path) = &args.json {

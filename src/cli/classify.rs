@@ -2,13 +2,13 @@
 
 use clap::Args;
 
-use ebr::clip::load_clip;
 use ebr::grounding::forward_clip;
 use ebr::model::captioner::teacher_inputs;
 use ebr::Error;
 
+use super::output_text::print_line;
 use super::progress::frame_bar;
-use super::{load_model, top_classes, Input};
+use super::{load_input_clip, load_model, top_classes, Input};
 
 /// Top classes of a clip: the softmax averaged over the steps (as the demo ranks them), then
 /// the top classes at every step.
@@ -27,7 +27,7 @@ pub struct ClassifyArgs {
 
 pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
     let model = load_model(&args.input.model, args.input.quiet)?;
-    let clip = load_clip(&args.input.clip, &model.input)?;
+    let clip = load_input_clip(&args.input, &model.input)?;
     let bar = frame_bar(clip.frames, args.input.quiet, "forward");
     let fwd = forward_clip(
         &model,
@@ -38,6 +38,7 @@ pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
         &|n| bar.inc(n as u64),
     );
     bar.finish_and_clear();
+    fwd.check_finite()?;
     if let Some(captioner) = &model.captioner {
         // A captioner: its caption, and the most likely words at every step (spec/caption.md).
         let v = &fwd.temporal.output;
@@ -46,43 +47,43 @@ pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
             .iter()
             .map(|&w| captioner.words[w].as_str())
             .collect();
-        println!(
+        print_line(format_args!(
             "{} frames; caption (greedy): {}",
             clip.frames,
             words.join(" ")
-        );
+        ));
         let steps = teacher_inputs(&caption, caption.len() + 1);
         let cap = captioner.forward(&model.classifier.fc, v, &steps);
         let v_n = captioner.vocabulary();
-        println!("per step:");
+        print_line(format_args!("per step:"));
         for s in 0..cap.steps() {
             let listed: Vec<String> = top_classes(&cap.probs[s * v_n..(s + 1) * v_n], args.top)
                 .into_iter()
                 .map(|(k, p)| format!("{} {p:.3}", captioner.words[k]))
                 .collect();
-            println!("  step {s:>4}: {}", listed.join(", "));
+            print_line(format_args!("  step {s:>4}: {}", listed.join(", ")));
         }
         return Ok(());
     }
     let classes = model.classes();
     let name = |k: usize| model.labels[k].as_str();
-    println!(
+    print_line(format_args!(
         "{} frames, {} step(s); top {} over the clip (softmax averaged over the steps):",
         clip.frames,
         fwd.steps(),
         args.top.min(classes)
-    );
+    ));
     for (k, p) in top_classes(&fwd.mean_probs(), args.top) {
-        println!("  {p:.4}  {k:>4}  {}", name(k));
+        print_line(format_args!("  {p:.4}  {k:>4}  {}", name(k)));
     }
-    println!("per step:");
+    print_line(format_args!("per step:"));
     for s in 0..fwd.steps() {
         let row = &fwd.probs[s * classes..(s + 1) * classes];
         let listed: Vec<String> = top_classes(row, args.top)
             .into_iter()
             .map(|(k, p)| format!("{} {p:.3}", name(k)))
             .collect();
-        println!("  step {s:>4}: {}", listed.join(", "));
+        print_line(format_args!("  step {s:>4}: {}", listed.join(", ")));
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ use ebr::npy::write_atomically;
 use ebr::output::OutputDir;
 use ebr::Error;
 
+use super::output_text::{print_line, print_text};
 use super::{load_model, MethodArg, PriorArg};
 
 /// Evaluate a model on synthetic sets (`ebr synth`) as the paper does, every method on every
@@ -275,8 +276,8 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         for note in &notes {
             eprintln!("ebr: note: {note}");
         }
-        print!("{markdown}");
-        println!("Written: {}", written.display());
+        print_text(format_args!("{markdown}"));
+        print_line(format_args!("Written: {}", written.display()));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use ebr::clip::{load_clip, Clip};
+use ebr::clip::Clip;
 use ebr::grounding::{forward_clip, ground, map_blob, Grounding, Options};
 use ebr::model::Model;
 use ebr::npy::write_atomically;
@@ -15,11 +15,11 @@ use ebr::output::OutputDir;
 use ebr::Error;
 
 use super::map_outputs::{clip_json, frames_json, localization_json, write_maps, Localized};
-
+use super::output_text::print_line;
 use super::progress::frame_bar;
 use super::{
-    class_names, load_model, resolve_class, top_classes, Input, LstmRuleArg, MethodArg,
-    NormalizationArg, PriorArg,
+    class_names, load_input_clip, load_model, resolve_class, top_classes, Input, LstmRuleArg,
+    MethodArg, NormalizationArg, PriorArg,
 };
 
 /// Ground a class in a clip: a signed saliency map per frame at a layer, the frames' sums over
@@ -93,7 +93,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         .clone()
         .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
     let down_to = map_blob(&model, &layer)?;
-    let clip = load_clip(&args.input.clip, &model.input)?;
+    let clip = load_input_clip(&args.input, &model.input)?;
     if let Some(length) = args.length {
         if length == 0 || length > clip.frames {
             return Err(Error::Unsupported {
@@ -164,8 +164,11 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
             .into_iter()
             .map(|(k, p)| format!("{} {p:.3}", model.labels[k]))
             .collect();
-        println!("predicted (mean over steps): {}", top.join(", "));
-        println!(
+        print_line(format_args!(
+            "predicted (mean over steps): {}",
+            top.join(", ")
+        ));
+        print_line(format_args!(
             "{} of {} at {layer}: segment frames {}..={} (peak {}, sum {:.4}); {}",
             method.name(),
             names[class],
@@ -174,7 +177,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
             localized.peak,
             localized.sums[localized.peak],
             written.display()
-        );
+        ));
     }
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use ebr::clip::load_clip;
 use ebr::grounding::caption::{check_caption_word, ground_caption, CaptionOptions};
 use ebr::grounding::{forward_clip, map_blob, Method};
 use ebr::model::captioner::{Captioner, SENTENCE};
@@ -15,8 +14,9 @@ use ebr::output::OutputDir;
 use ebr::Error;
 
 use super::map_outputs::{clip_json, frames_json, localization_json, write_maps};
+use super::output_text::print_line;
 use super::progress::frame_bar;
-use super::{load_model, Input, LstmRuleArg};
+use super::{load_input_clip, load_model, Input, LstmRuleArg};
 
 /// Ground a word of a caption in a clip, with a captioning model (spec/caption.md): the
 /// caption is the model's own (greedy decoding) or given with --caption (teacher forcing, as
@@ -114,7 +114,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         .clone()
         .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
     let down_to = map_blob(&model, &layer)?;
-    let clip = load_clip(&args.input.clip, &model.input)?;
+    let clip = load_input_clip(&args.input, &model.input)?;
     let out = OutputDir::create(&args.out)?;
 
     let bar = frame_bar(2 * clip.frames, args.input.quiet, "caption");
@@ -127,6 +127,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         Some(down_to),
         &progress,
     );
+    fwd.check_finite()?;
     let decoded = captioner.decode(&model.classifier.fc, &fwd.temporal.output);
     let caption = match given {
         Some(caption) => caption,
@@ -184,7 +185,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         "map_size": [h, w],
         "lstm_rule": format!("{:?}", options.lstm_rule).to_lowercase(),
         "caption": text(&caption),
-        "caption_source": if args.caption.is_some() { "given (teacher forcing)" } else { "the model's (greedy decoding)" },
+        "caption_source": if args.caption.is_some() { "given (teacher forcing)" } else { "the model's, by greedy decoding" },
         "model_caption": text(&decoded),
         "word": {
             "text": args.word,
@@ -215,12 +216,12 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
     )?;
     let written = out.commit()?;
     if !args.input.quiet {
-        println!(
+        print_line(format_args!(
             "caption: {} ({})",
             text(&caption),
             summary["caption_source"].as_str().unwrap_or("")
-        );
-        println!(
+        ));
+        print_line(format_args!(
             "{} of \"{}\" at {layer}: segment frames {}..={} (peak {}, sum {:.4}); {}",
             options.method.name(),
             args.word,
@@ -229,7 +230,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
             localized.peak,
             localized.sums[localized.peak],
             written.display()
-        );
+        ));
     }
     Ok(())
 }

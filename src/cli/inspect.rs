@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use ebr::model::{FrameLayer, Model, TemporalLayer};
+use ebr::model::{ChannelOrder, FrameLayer, Model, TemporalLayer};
 use ebr::Error;
+
+use super::output_text::print_line;
 
 /// The layers of a model directory: output shape, parameters, stride and receptive field (in
 /// input pixels), and the names `ebr ground --layer` accepts.
@@ -31,20 +33,28 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
     let model = Model::load(&args.model)?;
     let net = &model.frame;
     let [c, h, w] = net.input_shape();
-    println!("model: {} ({})", model.name, model.dir.display());
-    println!(
-        "input: {c}x{h}x{w}, resize {:?}, scale {}, {:?}, mean {:?}, std {:?}",
-        model.input.resize,
-        model.input.scale,
-        model.input.channel_order,
-        model.input.mean,
-        model.input.std
-    );
-    println!(
+    print_line(format_args!(
+        "model: {} ({})",
+        model.name,
+        model.dir.display()
+    ));
+    let resize = match model.input.resize {
+        Some([rh, rw]) => format!("resize to {rh}x{rw}, then a center crop"),
+        None => "no resize".to_string(),
+    };
+    let order = match model.input.channel_order {
+        ChannelOrder::Bgr => "bgr",
+        ChannelOrder::Rgb => "rgb",
+    };
+    print_line(format_args!(
+        "input: {c}x{h}x{w}, {resize}, scale {}, channel order {order}, mean {:?}, std {:?}",
+        model.input.scale, model.input.mean, model.input.std
+    ));
+    print_line(format_args!(
         "{:<14} {:<9} {:>16} {:>12} {:>7} {:>9}",
         "layer", "type", "output", "parameters", "stride", "receptive"
-    );
-    println!(
+    ));
+    print_line(format_args!(
         "{:<14} {:<9} {:>16} {:>12} {:>7} {:>9}",
         "data",
         "input",
@@ -52,7 +62,7 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
         0,
         1,
         1
-    );
+    ));
     let (mut jump, mut field) = (1usize, 1usize);
     let mut total = 0usize;
     for (i, layer) in net.layers.iter().enumerate() {
@@ -82,10 +92,10 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
         total += params;
         let name = layer.name().unwrap_or("");
         let shown = format!("{}x{}x{}", shape[0], shape[1], shape[2]);
-        println!(
+        print_line(format_args!(
             "{name:<14} {:<9} {shown:>16} {params:>12} {jump:>7} {field:>9}",
             layer.kind()
-        );
+        ));
     }
     let mut width = net.feature_len();
     for layer in &model.temporal {
@@ -93,47 +103,47 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
             TemporalLayer::Lstm { name, lstm } => {
                 let params = lstm.input_transform.w.len() + 4 * lstm.hidden + lstm.w_hc.len();
                 total += params;
-                println!(
+                print_line(format_args!(
                     "{name:<14} {:<9} {:>16} {params:>12}",
                     "lstm",
                     format!("T x {}", lstm.hidden)
-                );
+                ));
                 width = lstm.hidden;
             }
-            TemporalLayer::MeanPool => println!(
+            TemporalLayer::MeanPool => print_line(format_args!(
                 "{:<14} {:<9} {:>16} {:>12}",
                 "",
                 "mean_pool",
                 format!("1 x {width}"),
                 0
-            ),
+            )),
         }
     }
     if let Some(c) = &model.captioner {
         let embed = c.embedding.len();
         let lstm = |l: &ebr::layers::Lstm| l.input_transform.w.len() + 4 * l.hidden + l.w_hc.len();
         total += embed + lstm(&c.lstm1) + lstm(&c.lstm2);
-        println!(
+        print_line(format_args!(
             "{:<14} {:<9} {:>16} {embed:>12}   (captioner: the previous word)",
             c.embed_name,
             "embed",
             format!("S x {}", c.dim)
-        );
-        println!(
+        ));
+        print_line(format_args!(
             "{:<14} {:<9} {:>16} {:>12}",
             c.lstm1_name,
             "lstm",
             format!("S x {}", c.lstm1.hidden),
             lstm(&c.lstm1)
-        );
-        println!(
+        ));
+        print_line(format_args!(
             "{:<14} {:<9} {:>16} {:>12}   (static input: the mean feature, {})",
             c.lstm2_name,
             "lstm",
             format!("S x {}", c.lstm2.hidden),
             lstm(&c.lstm2),
             c.static_width
-        );
+        ));
     }
     for (role, head) in [
         ("classifier", Some(&model.classifier)),
@@ -142,13 +152,19 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
         if let Some(head) = head {
             let params = head.fc.w.len() + head.fc.b.as_ref().map_or(0, Vec::len);
             total += params;
-            println!(
+            print_line(format_args!(
                 "{:<14} {:<9} {:>16} {params:>12}   ({role})",
                 head.name, "fc", head.fc.outputs
-            );
+            ));
         }
     }
-    println!("parameters: {total}; classes: {}", model.classes());
-    println!("--layer accepts: {}", net.layer_names().join(", "));
+    print_line(format_args!(
+        "parameters: {total}; classes: {}",
+        model.classes()
+    ));
+    print_line(format_args!(
+        "--layer accepts: {}",
+        net.layer_names().join(", ")
+    ));
     Ok(())
 }

@@ -7,6 +7,7 @@ mod ground;
 mod ground_caption;
 mod inspect;
 mod map_outputs;
+mod output_text;
 mod progress;
 mod synth;
 
@@ -76,7 +77,7 @@ struct Input {
     #[arg(long, default_value_t = 0, value_name = "N")]
     threads: usize,
     /// Keep every frame's activations for the backward pass, or recompute them per chunk of
-    /// frames (constant memory for long clips). Default: keep while they fit in 2 GiB.
+    /// frames (constant memory for long clips). Default: keep while they fit in 1 GiB.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Activations::Auto)]
     activations: Activations,
     /// No progress bar and no report on stdout.
@@ -195,6 +196,18 @@ fn load_model(dir: &std::path::Path, quiet: bool) -> Result<Model, Error> {
         }
     }
     Ok(model)
+}
+
+/// Loads the clip of `input` for a model's input section and tells the user, on stderr, what
+/// loading changed (a float64 .npy converted), unless quiet.
+fn load_input_clip(input: &Input, spec: &ebr::model::InputSpec) -> Result<ebr::clip::Clip, Error> {
+    let clip = ebr::clip::load_clip(&input.clip, spec)?;
+    if !input.quiet {
+        for note in &clip.notes {
+            eprintln!("ebr: note: {note}");
+        }
+    }
+    Ok(clip)
 }
 
 /// The names of the classes a method grounds: the classifier's labels, or for the per-frame

@@ -7,6 +7,8 @@ use clap::{Args, ValueEnum};
 use ebr::synth::{write_sets, Protocol, ProtocolChoice, SetOptions};
 use ebr::Error;
 
+use super::output_text::print_line;
+
 /// Write a set of synthetic action clips with exact ground truth (spec/synth.md).
 ///
 /// Six classes, each a shape and a direction of motion (disk left/right, square up/down,
@@ -90,12 +92,12 @@ pub fn run(args: &SynthArgs) -> Result<(), Error> {
             ProtocolChoice::One(p) => p.name().to_string(),
             ProtocolChoice::All => "trimmed, splice2, splice3".to_string(),
         };
-        println!(
+        print_line(format_args!(
             "{} clips per set ({sets}), seed {}: {}",
             options.clips,
             options.seed,
             written.display()
-        );
+        ));
     }
     Ok(())
 }

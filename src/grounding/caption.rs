@@ -2,6 +2,7 @@
 //! vocabulary classifier and LSTM2 to the static input v, through the temporal mean-pool to the
 //! frames, then down the CNN as for actions. spec/caption.md (CAP-6..CAP-10)
 
+use super::clip_forward::check_finite;
 use super::normalize::{contrast, normalize_over_clip};
 use super::{channel_sum, frame_backward, map_blob, ClipForward, Method};
 use crate::error::Error;
@@ -253,6 +254,7 @@ pub fn ground_caption(
             ),
         });
     }
+    fwd.check_finite()?;
     // CAP-6: the word's steps
     let steps = check_caption_word(captioner, caption, options.word)?;
     let down_to = map_blob(model, &options.layer)?;
@@ -264,6 +266,7 @@ pub fn ground_caption(
         &teacher_inputs(caption, caption.len()),
     );
     let v_n = captioner.vocabulary();
+    check_finite("the vocabulary logits", "step", &cap.logits, v_n)?;
     let probabilities = steps
         .iter()
         .map(|&s| cap.probs[s * v_n + options.word])
@@ -302,6 +305,7 @@ pub fn ground_caption(
         progress,
     );
     let maps = channel_sum(&layer_signal, fwd.frames, layer_shape);
+    check_finite("the map", "frame", &maps, layer_shape[1] * layer_shape[2])?;
     Ok(CaptionGrounding {
         options: options.clone(),
         caption: caption.to_vec(),

@@ -1,6 +1,7 @@
 //! The forward pass of a whole clip: the frame CNN on every frame (in parallel chunks), the
 //! temporal stack, the classifier and the softmax. spec/pipeline.md (PIPE-1..PIPE-3)
 
+use crate::error::Error;
 use crate::layers::Softmax;
 use crate::model::frame_net::{frame_len, Blobs};
 use crate::model::temporal::{self, TemporalForward};
@@ -78,6 +79,22 @@ impl ClipForward {
     /// Steps of the classifier's output (T for an LSTM, 1 after a mean-pool).
     pub fn steps(&self) -> usize {
         self.temporal.output_size().0
+    }
+
+    /// Refuses a forward pass that left float32's range: the first non-finite value of the
+    /// features (per frame), the temporal output and the logits (per step).
+    pub fn check_finite(&self) -> Result<(), Error> {
+        let d = self.features.len() / self.frames.max(1);
+        check_finite("the frame CNN's feature", "frame", &self.features, d)?;
+        let (_, width) = self.temporal.output_size();
+        check_finite(
+            "the temporal layers' output",
+            "step",
+            &self.temporal.output,
+            width,
+        )?;
+        let classes = self.logits.len() / self.steps().max(1);
+        check_finite("the logits", "step", &self.logits, classes)
     }
 
     /// The classes' probabilities averaged over the steps, as the demo ranks its predictions.
@@ -185,5 +202,21 @@ pub fn forward_clip(
         temporal,
         logits,
         probs,
+    }
+}
+
+/// `Err(Error::Overflow)` naming `what`, the frame or step (`unit` of `per_unit` values) and
+/// the index of the first non-finite value in `values`.
+pub fn check_finite(what: &str, unit: &str, values: &[f32], per_unit: usize) -> Result<(), Error> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::Overflow {
+            what: format!(
+                "{what} of {unit} {} (index {}) is {}",
+                i / per_unit.max(1),
+                i % per_unit.max(1),
+                values[i]
+            ),
+        }),
     }
 }

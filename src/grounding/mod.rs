@@ -368,6 +368,7 @@ pub fn ground(
             ),
         });
     }
+    fwd.check_finite()?;
     let classes = if method.per_frame() {
         model.frame_classifier.as_ref().map_or(0, |h| h.fc.outputs)
     } else {
@@ -415,6 +416,7 @@ pub fn ground(
         progress,
     );
     let maps = channel_sum(&layer_signal, fwd.frames, layer_shape);
+    clip_forward::check_finite("the map", "frame", &maps, layer_shape[1] * layer_shape[2])?;
     Ok(Grounding {
         options: options.clone(),
         layer_shape,

@@ -1,5 +1,15 @@
 //! ReLU: forward, excitation backward and gradient backward. spec/layers/relu.md
 
+/// Caffe's `std::max(x, 0)`: 0 for a negative `x`, else `x`, so that a NaN stays NaN (an
+/// overflow below stays visible; `f32::max` would give 0). spec/layers/relu.md (RELU-1)
+fn relu(x: f32) -> f32 {
+    if x < 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// `y = max(x, 0)` elementwise (Caffe's ReLU with negative_slope 0).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Relu;
@@ -9,7 +19,7 @@ impl Relu {
     pub fn forward(&self, y: &mut [f32], x: &[f32]) {
         assert_eq!(x.len(), y.len(), "Relu::forward: x and y differ in length");
         for (y_i, &x_i) in y.iter_mut().zip(x) {
-            *y_i = x_i.max(0.0);
+            *y_i = relu(x_i);
         }
     }
 
@@ -18,7 +28,7 @@ impl Relu {
     /// spec/layers/relu.md (RELU-1)
     pub fn forward_in_place(&self, x: &mut [f32]) {
         for x_i in x.iter_mut() {
-            *x_i = x_i.max(0.0);
+            *x_i = relu(*x_i);
         }
     }
 
@@ -71,5 +81,20 @@ mod tests {
         let mut dx = [f32::NAN; 3];
         Relu.grad_backward(&mut dx, &x, &p_top); // RELU-3
         assert_eq!(dx, [0.0, 0.0, 0.25]);
+    }
+
+    #[test]
+    fn a_nan_stays_nan_and_the_sign_of_zero_is_kept_as_in_caffe() {
+        // Caffe's std::max(x, 0): (x < 0) ? 0 : x. RELU-1
+        let x = [f32::NAN, -0.0, f32::NEG_INFINITY, f32::INFINITY];
+        let mut y = [0.0f32; 4];
+        Relu.forward(&mut y, &x);
+        let mut in_place = x;
+        Relu.forward_in_place(&mut in_place);
+        for out in [y, in_place] {
+            assert!(out[0].is_nan());
+            assert_eq!(out[1].to_bits(), (-0.0f32).to_bits());
+            assert_eq!(out[2..], [0.0, f32::INFINITY]);
+        }
     }
 }
