@@ -8,19 +8,14 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageReader, RgbImage};
 
+use crate::budget::Budget;
 use crate::error::Error;
 use crate::model::{ChannelOrder, InputSpec};
-use crate::npy::{read_npy_checked, NPY_DATA_BUDGET};
+use crate::npy::read_npy_checked;
 use crate::tensor::shape_string;
 
 /// The file endings (compared without case) of the frames in a clip directory.
 pub const FRAME_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
-
-/// The most values a clip may hold for the model, T * C * H * W: 2^30 (4 GiB of float32; 10
-/// minutes of 3x224x224 frames at 12 fps hold 1.1 * 10^9 / 10). A clip past it is refused
-/// before its frames are decoded or its .npy data read; [`load_clip_within`] takes a smaller
-/// budget.
-pub const CLIP_VALUE_BUDGET: usize = 1 << 30;
 
 /// The most pixels ebr decodes for one frame image: 2^25 (8K UHD, 7680x4320, fits). The size is
 /// read from the image's header and a larger image is refused before it is decoded
@@ -116,14 +111,16 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 /// .jpeg or .png, any case, sorted by file name; other files and sub-directories ignored),
 /// each preprocessed by [`preprocess_frame`]; or a .npy of shape (T, C, H, W) f32 already
 /// preprocessed (no resize, no mean; its geometry is the identity).
-/// A clip of more than [`CLIP_VALUE_BUDGET`] values, or a frame of more than
+/// A clip of more than the default [`Budget`]'s values (2^30, 4 GiB of float32; 10 minutes of
+/// 3x224x224 frames at 12 fps hold 1.1 * 10^9 / 10), or a frame of more than
 /// [`MAX_FRAME_PIXELS`], is refused before it is decoded; so are frames of different sizes.
 pub fn load_clip(path: &Path, input: &InputSpec) -> Result<Clip, Error> {
-    load_clip_within(path, input, CLIP_VALUE_BUDGET)
+    load_clip_within(path, input, Budget::DEFAULT)
 }
 
-/// As [`load_clip`], refusing a clip of more than `budget` values (T * C * H * W).
-pub fn load_clip_within(path: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Error> {
+/// As [`load_clip`], refusing a clip of more than `budget` (its values, T * C * H * W, and a
+/// .npy clip's data bytes), before its frames are decoded or its .npy data read.
+pub fn load_clip_within(path: &Path, input: &InputSpec, budget: Budget) -> Result<Clip, Error> {
     check_input(input).map_err(|reason| clip_error(path, reason))?;
     let metadata = match fs::metadata(path) {
         Ok(metadata) => metadata,
@@ -133,7 +130,7 @@ pub fn load_clip_within(path: &Path, input: &InputSpec, budget: usize) -> Result
         Err(source) => return Err(io_error(path, source)),
     };
     if metadata.is_dir() {
-        load_frames(path, input, budget)
+        load_frames(path, input, budget.values())
     } else if has_extension(path, &["npy"]) {
         load_npy_clip(path, input, budget)
     } else {
@@ -290,7 +287,8 @@ fn load_frames(dir: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Err
     })
 }
 
-fn load_npy_clip(path: &Path, input: &InputSpec, budget: usize) -> Result<Clip, Error> {
+fn load_npy_clip(path: &Path, input: &InputSpec, budget: Budget) -> Result<Clip, Error> {
+    let (bytes, budget) = (budget.bytes, budget.values());
     let expected = format!("[T, {}, {}, {}]", input.channels, input.height, input.width);
     // The shape is checked from the header, before the data is read.
     let check = |shape: &[usize]| {
@@ -320,7 +318,7 @@ fn load_npy_clip(path: &Path, input: &InputSpec, budget: usize) -> Result<Clip, 
         }
         Ok(())
     };
-    let array = read_npy_checked(path, NPY_DATA_BUDGET, &check)?;
+    let array = read_npy_checked(path, bytes, &check)?;
     let notes = array.note(path).into_iter().collect();
     let tensor = array.tensor;
     let shape = &tensor.shape;

@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+pub mod budget;
 pub mod clip;
 pub mod error;
 pub mod eval;

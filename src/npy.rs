@@ -47,11 +47,12 @@ fn malformed(path: &Path, reason: impl Into<String>) -> Error {
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
-/// The most bytes of array data ebr reads from one .npy file: 4 GiB, i.e. 2^30 float32 values
-/// (a model's whole PARAMETER_BUDGET in one file). A header that implies more is refused with
-/// [`Error::TooLarge`] before any of the data is read or allocated; [`read_npy_within`] and
-/// [`parse_npy_within`] take a smaller budget.
-pub const NPY_DATA_BUDGET: u64 = 4 << 30;
+/// The most bytes of array data ebr reads from one .npy file by default: 4 GiB, i.e. 2^30
+/// float32 values (a model's whole default budget of parameters in one file, src/budget.rs).
+/// A header that implies more is refused with [`Error::TooLarge`] before any of the data is
+/// read or allocated; [`read_npy_within`], [`read_npy_shaped_within`] and
+/// [`parse_npy_within`] take another budget.
+pub const NPY_DATA_BUDGET: u64 = crate::budget::Budget::DEFAULT.bytes;
 
 /// The longest header text ebr reads: 64 KiB. numpy writes a float array's header in under 200
 /// bytes (its own reader refuses more than 10000 by default); a version (2, 0) file may claim
@@ -338,6 +339,16 @@ pub fn read_tensor_shaped(path: &Path, field: &str, expected: &[usize]) -> Resul
 /// As [`read_tensor_shaped`], keeping the conversion note; a missing file's error says what
 /// the file is for. The shape is compared before the data is read.
 pub fn read_npy_shaped(path: &Path, field: &str, expected: &[usize]) -> Result<NpyArray, Error> {
+    read_npy_shaped_within(path, field, expected, NPY_DATA_BUDGET)
+}
+
+/// As [`read_npy_shaped`], refusing an array whose data takes more than `budget` bytes.
+pub fn read_npy_shaped_within(
+    path: &Path,
+    field: &str,
+    expected: &[usize],
+    budget: u64,
+) -> Result<NpyArray, Error> {
     if !path.exists() {
         return Err(Error::Io {
             path: path.to_path_buf(),
@@ -359,7 +370,7 @@ pub fn read_npy_shaped(path: &Path, field: &str, expected: &[usize]) -> Result<N
             })
         }
     };
-    read_npy_checked(path, NPY_DATA_BUDGET, &check)
+    read_npy_checked(path, budget, &check)
 }
 
 /// Parses the bytes of a .npy file; `path` is only used in errors.

@@ -62,6 +62,11 @@ fn tiny_cnn_lstm_forward_matches_caffe() {
     );
     assert_close("fc8", &fwd.logits, &load(case, "fwd_fc8").data, NET);
     assert_close("probs", &fwd.probs, &load(case, "fwd_probs").data, NET);
+    // The frame head fc8f on every frame's fc7.
+    let head = &model.frame_classifier.as_ref().unwrap().fc;
+    let mut fc8f = vec![0.0f32; fwd.frames * head.outputs];
+    head.forward(&mut fc8f, &fwd.features, fwd.frames);
+    assert_close("fc8f", &fc8f, &load(case, "fwd_fc8f").data, NET);
 }
 
 #[test]
@@ -194,6 +199,18 @@ fn tiny_cnn_meanpool_matches_caffe() {
     let case = "tiny_cnn_meanpool";
     let model = model(case);
     let (clip, fwd) = run_forward(&model, case, &Execution::default());
+    let blobs = model.frame.forward(&clip, fwd.frames);
+    for name in [
+        "conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "fc6", "fc7",
+    ] {
+        let b = model.frame.blob_of_layer(name).unwrap();
+        assert_close(
+            &format!("{case} forward {name}"),
+            &blobs[b],
+            &load(case, &format!("fwd_{name}")).data,
+            NET,
+        );
+    }
     assert_close(
         "meanpool forward",
         &fwd.temporal.output,
@@ -252,6 +269,15 @@ fn tiny_cnn_meanpool_matches_caffe() {
                 lstm_rule: ebr::layers::LstmEbRule::Original,
             };
             let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+            if layer == "conv3" && method == Method::Ebr {
+                // The whole EB blob at conv3, every channel (the fixture's c3_eb_conv3).
+                assert_close(
+                    "meanpool eb conv3 (all channels)",
+                    &g.layer_signal,
+                    &load(case, "c3_eb_conv3").data,
+                    NET,
+                );
+            }
             if method == Method::Cebr {
                 assert_close(
                     "meanpool contrast",
@@ -268,6 +294,22 @@ fn tiny_cnn_meanpool_matches_caffe() {
             );
         }
     }
+    // The gradient at the feature blob after relu7 and drop7 (the blob fc7's diff).
+    let options = Options {
+        method: Method::Bpr,
+        class,
+        layer: "fc7".to_string(),
+        prior: Prior::Last,
+        normalization: Normalization::Paper,
+        lstm_rule: ebr::layers::LstmEbRule::Original,
+    };
+    let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+    assert_close(
+        "meanpool bp fc7",
+        &g.layer_signal,
+        &load(case, "c3_bp_fc7").data,
+        NET,
+    );
     let _ = (channel_sum, frame_backward, map_blob, Rule::Excitation);
 }
 

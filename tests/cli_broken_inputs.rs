@@ -784,8 +784,52 @@ fn an_input_too_large_for_one_frame_is_refused() {
 /// The library takes smaller budgets than the defaults: the same refusals at a size a test
 /// can write for real (not sparse).
 #[test]
+fn memory_budget_sets_the_limits_and_a_bad_value_is_a_usage_error() {
+    let case = Case::new();
+    let run = |budget: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ebr"))
+            .args(["ground", "--quiet", "--target", "3", "--model"])
+            .arg(case.model())
+            .arg("--clip")
+            .arg(case.clip())
+            .arg("--out")
+            .arg(case.out())
+            .arg(format!("--memory-budget={budget}"))
+            .output()
+            .unwrap()
+    };
+    // 0.0001 GiB = 107374 bytes = 26843 float32 values: conv1..fc7 take 24320 parameters
+    // with their biases (224 + 1168 + 2320 + 16448 + 4160), and lstm1's W_xc (128 x 64 = 8192)
+    // is the first file past the budget.
+    let output = run("0.0001");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        format!(
+            "ebr: {}: lstm1 input weight W_xc [4H, D] of shape [128, 64] takes the model past 26843 parameters (107374 bytes of float32), more than ebr accepts\n",
+            show(&case.model().join("model.json"))
+        )
+    );
+    assert!(!case.out().exists());
+    // The same model and clip within a budget that holds them.
+    assert_eq!(run("0.001").status.code(), Some(0));
+    for bad in ["0", "-1", "lots", "inf"] {
+        let output = run(bad);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("{bad:?} is not a positive number of GiB")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn smaller_budgets_refuse_real_files_with_the_same_messages() {
+    use ebr::budget::Budget;
     use ebr::clip::load_clip_within;
+    // A budget of `n` float32 values.
+    let values = |n: u64| Budget { bytes: 4 * n };
     use ebr::npy::read_npy_within;
     let case = Case::new();
     // input.npy: 8 * 3072 float32 values, 98304 bytes.
@@ -804,7 +848,7 @@ fn smaller_budgets_refuse_real_files_with_the_same_messages() {
     );
 
     let model = Model::load(&case.model()).unwrap();
-    let error = load_clip_within(&case.clip(), &model.input, 8 * 3072 - 1).unwrap_err();
+    let error = load_clip_within(&case.clip(), &model.input, values(8 * 3072 - 1)).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
@@ -814,7 +858,7 @@ fn smaller_budgets_refuse_real_files_with_the_same_messages() {
     );
     let frames = case.path("frames");
     write_frames(&frames, 3, (32, 32));
-    let error = load_clip_within(&frames, &model.input, 3 * 3072 - 1).unwrap_err();
+    let error = load_clip_within(&frames, &model.input, values(3 * 3072 - 1)).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
@@ -823,7 +867,7 @@ fn smaller_budgets_refuse_real_files_with_the_same_messages() {
         )
     );
     assert_eq!(
-        load_clip_within(&frames, &model.input, 3 * 3072)
+        load_clip_within(&frames, &model.input, values(3 * 3072))
             .unwrap()
             .frames,
         3

@@ -26,7 +26,11 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
-    let model = load_model(&args.input.model, args.input.quiet)?;
+    let model = load_model(
+        &args.input.model,
+        args.input.quiet,
+        args.input.memory_budget,
+    )?;
     let clip = load_input_clip(&args.input, &model.input)?;
     let bar = frame_bar(clip.frames, args.input.quiet, "forward");
     let fwd = forward_clip(

@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use ebr::budget::Budget;
 use ebr::eval::fig7_svg::fig7_svg;
 use ebr::eval::report::{set_json, set_markdown};
 use ebr::eval::run::{check_options, default_temporal_layer};
@@ -90,6 +91,9 @@ pub struct EvalArgs {
     /// No progress bar and no tables on stdout.
     #[arg(long, short)]
     quiet: bool,
+    /// The most memory the model may claim, in GiB (as `ebr ground --memory-budget`).
+    #[arg(long, value_name = "GIB", default_value = "4", value_parser = super::parse_budget)]
+    memory_budget: Budget,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +131,7 @@ fn clip_bar(total: usize, quiet: bool) -> ProgressBar {
 
 pub fn run(args: &EvalArgs) -> Result<(), Error> {
     // Everything the user typed is checked before the long work starts.
-    let model = load_model(&args.model, args.quiet)?;
+    let model = load_model(&args.model, args.quiet, args.memory_budget)?;
     if args.limit == Some(0) {
         return Err(Error::Unsupported {
             reason: "--limit must be at least 1".to_string(),

@@ -75,7 +75,11 @@ pub struct GroundArgs {
 
 pub fn run(args: &GroundArgs) -> Result<(), Error> {
     // Everything the user typed is checked before the long work starts.
-    let model = load_model(&args.input.model, args.input.quiet)?;
+    let model = load_model(
+        &args.input.model,
+        args.input.quiet,
+        args.input.memory_budget,
+    )?;
     let method = args.method.method();
     if method.per_frame() && model.frame_classifier.is_none() {
         return Err(Error::Unsupported {

@@ -92,7 +92,11 @@ fn parse_caption(captioner: &Captioner, text: &str) -> Result<Vec<usize>, Error>
 }
 
 pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
-    let model = load_model(&args.input.model, args.input.quiet)?;
+    let model = load_model(
+        &args.input.model,
+        args.input.quiet,
+        args.input.memory_budget,
+    )?;
     let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
         reason: format!(
             "{} describes no captioner (use ebr ground for an action model)",

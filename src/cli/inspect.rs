@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use ebr::budget::Budget;
 use ebr::model::{ChannelOrder, FrameLayer, Model, TemporalLayer};
 use ebr::Error;
 
@@ -21,6 +22,9 @@ pub struct InspectArgs {
     /// Model directory: model.json and one .npy per parameter.
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
+    /// The most memory the model may claim, in GiB (as `ebr ground --memory-budget`).
+    #[arg(long, value_name = "GIB", default_value = "4", value_parser = super::parse_budget)]
+    memory_budget: Budget,
 }
 
 /// (stride, receptive field) after a layer with `kernel` and `stride`, given the jump and the
@@ -30,7 +34,7 @@ fn after(kernel: usize, stride: usize, jump: usize, field: usize) -> (usize, usi
 }
 
 pub fn run(args: &InspectArgs) -> Result<(), Error> {
-    let model = Model::load(&args.model)?;
+    let model = Model::load_within(&args.model, args.memory_budget)?;
     let net = &model.frame;
     let [c, h, w] = net.input_shape();
     print_line(format_args!(

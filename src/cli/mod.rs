@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use ebr::budget::Budget;
 use ebr::grounding::{Execution, Method, Normalization, Prior};
 use ebr::model::Model;
 use ebr::Error;
@@ -83,6 +84,19 @@ struct Input {
     /// No progress bar and no report on stdout.
     #[arg(long, short)]
     quiet: bool,
+    /// The most memory one input may claim, in GiB: a .npy file's data, the model's
+    /// parameters together, one frame's blobs together, the clip's values. Checked from the
+    /// files' headers and model.json before anything is read.
+    #[arg(long, value_name = "GIB", default_value = "4", value_parser = parse_budget)]
+    memory_budget: Budget,
+}
+
+/// `--memory-budget`'s value: a positive number of GiB.
+pub(crate) fn parse_budget(text: &str) -> Result<Budget, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(Budget::from_gib)
+        .ok_or_else(|| format!("{text:?} is not a positive number of GiB"))
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,8 +202,8 @@ impl NormalizationArg {
 
 /// Loads a model and tells the user, on stderr, what loading changed (e.g. float64 files
 /// converted), unless quiet.
-fn load_model(dir: &std::path::Path, quiet: bool) -> Result<Model, Error> {
-    let model = Model::load(dir)?;
+fn load_model(dir: &std::path::Path, quiet: bool, budget: Budget) -> Result<Model, Error> {
+    let model = Model::load_within(dir, budget)?;
     if !quiet {
         for note in &model.notes {
             eprintln!("ebr: note: {note}");
@@ -201,7 +215,7 @@ fn load_model(dir: &std::path::Path, quiet: bool) -> Result<Model, Error> {
 /// Loads the clip of `input` for a model's input section and tells the user, on stderr, what
 /// loading changed (a float64 .npy converted), unless quiet.
 fn load_input_clip(input: &Input, spec: &ebr::model::InputSpec) -> Result<ebr::clip::Clip, Error> {
-    let clip = ebr::clip::load_clip(&input.clip, spec)?;
+    let clip = ebr::clip::load_clip_within(&input.clip, spec, input.memory_budget)?;
     if !input.quiet {
         for note in &clip.notes {
             eprintln!("ebr: note: {note}");

@@ -9,9 +9,10 @@ use super::frame_net::{frame_len, FrameLayer, FrameNet};
 use super::schema::{CaptionerSpec, FcSpec, FrameLayerSpec, ModelSpec, TemporalLayerSpec};
 use super::temporal::TemporalLayer;
 use super::{Head, Model};
+use crate::budget::Budget;
 use crate::error::Error;
 use crate::layers::{AvgPool, Conv, ConvGeometry, Fc, Lstm, MaxPool, PoolGeometry};
-use crate::npy::read_npy_shaped;
+use crate::npy::read_npy_shaped_within;
 use crate::rng::Rng;
 use crate::tensor::{shape_string, Tensor};
 
@@ -21,8 +22,15 @@ use crate::tensor::{shape_string, Tensor};
 type ParamSource<'a> = dyn FnMut(&str, &str, &[usize]) -> Result<Tensor, Error> + 'a;
 
 impl Model {
-    /// Loads the model directory `dir`: its model.json and the parameter files it names.
+    /// Loads the model directory `dir`: its model.json and the parameter files it names,
+    /// within the default memory budget.
     pub fn load(dir: &Path) -> Result<Model, Error> {
+        Model::load_within(dir, Budget::DEFAULT)
+    }
+
+    /// As [`Model::load`], refusing a model whose parameters, one of whose parameter files or
+    /// one frame's blobs would take more than `budget`, before anything is read.
+    pub fn load_within(dir: &Path, budget: Budget) -> Result<Model, Error> {
         let json = super::schema::model_json_path(dir);
         if !dir.is_dir() {
             let reason = if dir.exists() {
@@ -39,7 +47,7 @@ impl Model {
         let mut notes = Vec::new();
         let mut from_files = |file: &str, field: &str, shape: &[usize]| {
             let path = dir.join(file);
-            let array = read_npy_shaped(&path, field, shape)?;
+            let array = read_npy_shaped_within(&path, field, shape, budget.bytes)?;
             // A NaN or an infinity would spread through every map: refused, as in a clip.
             if let Some(index) = array.tensor.data.iter().position(|v| !v.is_finite()) {
                 return Err(Error::Model {
@@ -53,7 +61,7 @@ impl Model {
             notes.extend(array.note(&path));
             Ok(array.tensor)
         };
-        let mut model = build(dir, &json, &spec, &mut from_files)?;
+        let mut model = build(dir, &json, &spec, &mut from_files, budget)?;
         model.notes = notes;
         Ok(model)
     }
@@ -78,17 +86,10 @@ impl Model {
             &super::schema::model_json_path(dir),
             spec,
             &mut generate,
+            Budget::DEFAULT,
         )
     }
 }
-
-/// The most parameter values a model may have (4 GiB as f32; VGG16-LSTM has 0.14 G): a
-/// model.json that implies more is refused before anything is allocated.
-pub const PARAMETER_BUDGET: usize = 1 << 30;
-
-/// The most values one frame's blobs may hold together (4 GiB as f32; VGG16 at 224 px has
-/// 15 M).
-pub const FRAME_BLOB_BUDGET: usize = 1 << 30;
 
 fn model_error(json: &Path, reason: String) -> Error {
     Error::Model {
@@ -102,21 +103,25 @@ fn build(
     json: &Path,
     spec: &ModelSpec,
     source: &mut ParamSource,
+    budget: Budget,
 ) -> Result<Model, Error> {
-    // Every parameter's size is checked against the budget before it is read or made.
+    // Every parameter's size is checked against the budget (the parameters together at most
+    // budget.values()) before it is read or made.
     let mut parameters = 0usize;
     let mut param = |file: &str, field: &str, shape: &[usize]| {
         let len = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
         match len.and_then(|n| parameters.checked_add(n)) {
-            Some(total) if total <= PARAMETER_BUDGET => {
+            Some(total) if total <= budget.values() => {
                 parameters = total;
                 source(file, field, shape)
             }
             _ => Err(model_error(
                 json,
                 format!(
-                    "{field} of shape {} takes the model past {PARAMETER_BUDGET} parameters (4 GiB of float32), more than ebr accepts",
-                    shape_string(shape)
+                    "{field} of shape {} takes the model past {} parameters ({} of float32), more than ebr accepts",
+                    shape_string(shape),
+                    budget.values(),
+                    budget.describe()
                 ),
             )),
         }
@@ -128,7 +133,7 @@ fn build(
     // The input's values count towards the budget; each layer's output is added (and checked)
     // before the layer's parameters are read.
     let mut blob_values = 0;
-    check_blob(&mut blob_values, input, "the input")
+    check_blob(&mut blob_values, input, "the input", budget)
         .map_err(|reason| model_error(json, format!("input: {reason}")))?;
     let mut layers = Vec::with_capacity(spec.frame.len());
     let mut output_shapes = Vec::with_capacity(spec.frame.len());
@@ -147,7 +152,7 @@ fn build(
                 let g = ConvGeometry::new(c, h, w, *out, *kernel, *stride, *pad)
                     .map_err(|e| at(format!("conv \"{name}\" on a {c}x{h}x{w} input: {e}")))?;
                 let out_shape = [*out, g.out_height(), g.out_width()];
-                check_blob(&mut blob_values, out_shape, "its output").map_err(at)?;
+                check_blob(&mut blob_values, out_shape, "its output", budget).map_err(at)?;
                 let weight = param(
                     &format!("{name}_w.npy"),
                     &format!("{name} weight [out, in, kh, kw]"),
@@ -183,7 +188,7 @@ fn build(
                     ))
                 })?;
                 let out_shape = [c, g.out_height(), g.out_width()];
-                check_blob(&mut blob_values, out_shape, "its output").map_err(at)?;
+                check_blob(&mut blob_values, out_shape, "its output", budget).map_err(at)?;
                 let built = if matches!(layer, FrameLayerSpec::MaxPool { .. }) {
                     FrameLayer::MaxPool {
                         name: name.clone(),
@@ -198,7 +203,7 @@ fn build(
                 (built, out_shape)
             }
             FrameLayerSpec::Fc { name, out, bias } => {
-                check_blob(&mut blob_values, [*out, 1, 1], "its output").map_err(at)?;
+                check_blob(&mut blob_values, [*out, 1, 1], "its output", budget).map_err(at)?;
                 let fc = load_fc(param, name, *out, frame_len(shape), *bias)?;
                 (
                     FrameLayer::Fc {
@@ -264,21 +269,31 @@ fn build(
 }
 
 /// Adds a blob of `shape` (`what`: "the input", "its output") to `blob_values`, the values one
-/// frame's blobs hold, or says why it does not fit in FRAME_BLOB_BUDGET. A convolution's padding can make a blob larger than its
-/// input (each size up to MAX_SIZE more), so C*H*W is multiplied with checks.
-fn check_blob(blob_values: &mut usize, shape: [usize; 3], what: &str) -> Result<(), String> {
+/// frame's blobs hold, or says why it does not fit in `budget` (its values). A convolution's
+/// padding can make a blob larger than its input (each size up to MAX_SIZE more), so C*H*W
+/// is multiplied with checks.
+fn check_blob(
+    blob_values: &mut usize,
+    shape: [usize; 3],
+    what: &str,
+    budget: Budget,
+) -> Result<(), String> {
     let total = shape
         .iter()
         .try_fold(1usize, |n, &size| n.checked_mul(size))
         .and_then(|len| blob_values.checked_add(len));
     match total {
-        Some(total) if total <= FRAME_BLOB_BUDGET => {
+        Some(total) if total <= budget.values() => {
             *blob_values = total;
             Ok(())
         }
         _ => Err(format!(
-            "{what} {}x{}x{} takes one frame's blobs past {FRAME_BLOB_BUDGET} values (4 GiB of float32), more than ebr accepts",
-            shape[0], shape[1], shape[2]
+            "{what} {}x{}x{} takes one frame's blobs past {} values ({} of float32), more than ebr accepts",
+            shape[0],
+            shape[1],
+            shape[2],
+            budget.values(),
+            budget.describe()
         )),
     }
 }
