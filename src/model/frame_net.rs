@@ -186,7 +186,11 @@ impl FrameNet {
         let mut spare = None;
         for (i, layer) in self.layers.iter().enumerate() {
             let out_len = frames * frame_len(self.blob_shapes[self.layer_blob[i]]);
-            let mut y = zeroed(&mut spare, if layer.in_place() { 0 } else { out_len });
+            let mut y = if layer.in_place() {
+                Vec::new()
+            } else {
+                zeroed(&mut spare, out_len)
+            };
             match layer {
                 FrameLayer::Relu => Relu.forward_in_place(&mut below),
                 FrameLayer::Dropout => {} // DROP-1: the identity at inference
