@@ -183,14 +183,9 @@ impl FrameNet {
         );
         let mut blobs: Blobs = vec![None; self.blob_shapes.len()];
         let (mut below, mut below_index) = (x.to_vec(), 0usize);
-        let mut spare = None;
         for (i, layer) in self.layers.iter().enumerate() {
             let out_len = frames * frame_len(self.blob_shapes[self.layer_blob[i]]);
-            let mut y = if layer.in_place() {
-                Vec::new()
-            } else {
-                zeroed(&mut spare, out_len)
-            };
+            let mut y = vec![0.0f32; if layer.in_place() { 0 } else { out_len }];
             match layer {
                 FrameLayer::Relu => Relu.forward_in_place(&mut below),
                 FrameLayer::Dropout => {} // DROP-1: the identity at inference
@@ -203,8 +198,6 @@ impl FrameNet {
                 let done = std::mem::replace(&mut below, y);
                 if below_index >= keep_from {
                     blobs[below_index] = Some(done);
-                } else {
-                    spare = Some(done);
                 }
                 below_index = self.layer_blob[i];
             }
@@ -345,14 +338,16 @@ impl FrameNet {
             };
             spare = Some(std::mem::replace(&mut p_top, p_bottom));
         }
+        // The signal outlives the pass: no more memory than its values.
+        p_top.shrink_to_fit();
         p_top
     }
 }
 
-/// A buffer of `len` zeros, made from `spare` (a blob or signal no longer needed) when there
-/// is one. Reusing memory the process has already touched spares the page faults and the
-/// kernel's clearing of fresh pages that a new allocation of this size costs (a blob of
-/// VGG16's first block is 100 MB for a chunk of 8 frames). spec/pipeline.md ("Execution")
+/// A buffer of `len` zeros, made from `spare` (a signal no longer needed) when there is one.
+/// Reusing memory the process has already touched spares the page faults and the kernel's
+/// clearing of fresh pages that a new allocation of this size costs (a signal of VGG16's
+/// first block is 100 MB for a chunk of 8 frames). spec/pipeline.md ("Execution")
 fn zeroed(spare: &mut Option<Vec<f32>>, len: usize) -> Vec<f32> {
     let mut buffer = spare.take().unwrap_or_default();
     buffer.clear();
