@@ -31,12 +31,10 @@ fn run_forward(model: &Model, case: &str, execution: &Execution) -> (Vec<f32>, C
     (clip.data, fwd)
 }
 
-#[test]
-fn tiny_cnn_lstm_forward_matches_caffe() {
-    let case = "tiny_cnn_lstm";
-    let model = model(case);
-    let (clip, fwd) = run_forward(&model, case, &Execution::default());
-    let blobs = model.frame.forward(&clip, fwd.frames);
+/// Every frame blob of the fixture's net (conv1..fc7, after the in-place ReLUs) against its
+/// fwd_<name>.npy.
+fn assert_frame_blobs_match(case: &str, model: &Model, clip: &[f32], frames: usize) {
+    let blobs = model.frame.forward(clip, frames);
     for name in [
         "conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "fc6", "fc7",
     ] {
@@ -48,6 +46,27 @@ fn tiny_cnn_lstm_forward_matches_caffe() {
             NET,
         );
     }
+}
+
+/// The options of a comparison with the original's prior on the last step (where the
+/// paper's and the demo's normalizations are the same) and its LSTM rule.
+fn prior_last(method: Method, class: usize, layer: &str) -> Options {
+    Options {
+        method,
+        class,
+        layer: layer.to_string(),
+        prior: Prior::Last,
+        normalization: Normalization::Paper,
+        lstm_rule: ebr::layers::LstmEbRule::Original,
+    }
+}
+
+#[test]
+fn tiny_cnn_lstm_forward_matches_caffe() {
+    let case = "tiny_cnn_lstm";
+    let model = model(case);
+    let (clip, fwd) = run_forward(&model, case, &Execution::default());
+    assert_frame_blobs_match(case, &model, &clip, fwd.frames);
     assert_close(
         "features = fc7",
         &fwd.features,
@@ -159,14 +178,7 @@ fn tiny_cnn_lstm_bpr_matches_caffe() {
     let (clip, fwd) = run_forward(&model, case, &Execution::default());
     for class in [3usize, 7] {
         for layer in ["conv3", "conv2", "conv1"] {
-            let options = Options {
-                method: Method::Bpr,
-                class,
-                layer: layer.to_string(),
-                prior: Prior::Last,
-                normalization: Normalization::Paper,
-                lstm_rule: ebr::layers::LstmEbRule::Original,
-            };
+            let options = prior_last(Method::Bpr, class, layer);
             let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
             assert_close(
                 &format!("c{class} bpr map {layer}"),
@@ -176,14 +188,7 @@ fn tiny_cnn_lstm_bpr_matches_caffe() {
             );
         }
         // The gradient at the feature blob after relu7 and drop7 (the blob fc7's diff).
-        let options = Options {
-            method: Method::Bpr,
-            class,
-            layer: "fc7".to_string(),
-            prior: Prior::Last,
-            normalization: Normalization::Paper,
-            lstm_rule: ebr::layers::LstmEbRule::Original,
-        };
+        let options = prior_last(Method::Bpr, class, "fc7");
         let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
         assert_close(
             &format!("c{class} bpr fc7"),
@@ -199,18 +204,7 @@ fn tiny_cnn_meanpool_matches_caffe() {
     let case = "tiny_cnn_meanpool";
     let model = model(case);
     let (clip, fwd) = run_forward(&model, case, &Execution::default());
-    let blobs = model.frame.forward(&clip, fwd.frames);
-    for name in [
-        "conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "fc6", "fc7",
-    ] {
-        let b = model.frame.blob_of_layer(name).unwrap();
-        assert_close(
-            &format!("{case} forward {name}"),
-            &blobs[b],
-            &load(case, &format!("fwd_{name}")).data,
-            NET,
-        );
-    }
+    assert_frame_blobs_match(case, &model, &clip, fwd.frames);
     assert_close(
         "meanpool forward",
         &fwd.temporal.output,
@@ -230,18 +224,7 @@ fn tiny_cnn_meanpool_matches_caffe() {
         NET,
     );
     let class = 3;
-    let a = temporal_attention(
-        &model,
-        &fwd,
-        &Options {
-            method: Method::Cebr,
-            class,
-            layer: "conv1".to_string(),
-            prior: Prior::Last,
-            normalization: Normalization::Paper,
-            lstm_rule: ebr::layers::LstmEbRule::Original,
-        },
-    );
+    let a = temporal_attention(&model, &fwd, &prior_last(Method::Cebr, class, "conv1"));
     assert_close(
         "meanpool eb fc7",
         &a.signal,
@@ -260,14 +243,7 @@ fn tiny_cnn_meanpool_matches_caffe() {
             (Method::Cebr, "ceb"),
             (Method::Bpr, "bp"),
         ] {
-            let options = Options {
-                method,
-                class,
-                layer: layer.to_string(),
-                prior: Prior::Last,
-                normalization: Normalization::Paper,
-                lstm_rule: ebr::layers::LstmEbRule::Original,
-            };
+            let options = prior_last(method, class, layer);
             let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
             if layer == "conv3" && method == Method::Ebr {
                 // The whole EB blob at conv3, every channel (the fixture's c3_eb_conv3).
@@ -295,14 +271,7 @@ fn tiny_cnn_meanpool_matches_caffe() {
         }
     }
     // The gradient at the feature blob after relu7 and drop7 (the blob fc7's diff).
-    let options = Options {
-        method: Method::Bpr,
-        class,
-        layer: "fc7".to_string(),
-        prior: Prior::Last,
-        normalization: Normalization::Paper,
-        lstm_rule: ebr::layers::LstmEbRule::Original,
-    };
+    let options = prior_last(Method::Bpr, class, "fc7");
     let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
     assert_close(
         "meanpool bp fc7",
@@ -336,14 +305,7 @@ fn tiny_cnn_lstm_per_frame_fixtures_are_zero_and_ebr_computes_per_frame_eb_as_st
                 &model,
                 &fwd,
                 &clip,
-                &Options {
-                    method: Method::Eb,
-                    class,
-                    layer: layer.to_string(),
-                    prior: Prior::Last,
-                    normalization: Normalization::Paper,
-                    lstm_rule: ebr::layers::LstmEbRule::Original,
-                },
+                &prior_last(Method::Eb, class, layer),
                 &no_progress,
             )
             .unwrap();
