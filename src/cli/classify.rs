@@ -29,7 +29,7 @@ pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
     let model = load_model(
         &args.input.model,
         args.input.quiet,
-        args.input.memory_budget,
+        args.input.memory.memory_budget,
     )?;
     let clip = load_input_clip(&args.input, &model.input)?;
     let bar = frame_bar(clip.frames, args.input.quiet, "forward");

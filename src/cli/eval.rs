@@ -10,7 +10,6 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use ebr::budget::Budget;
 use ebr::eval::fig7_svg::fig7_svg;
 use ebr::eval::report::{set_json, set_markdown};
 use ebr::eval::run::{check_options, default_temporal_layer};
@@ -24,7 +23,7 @@ use ebr::output::OutputDir;
 use ebr::Error;
 
 use super::output_text::{print_line, print_text};
-use super::{load_model, MethodArg, PriorArg};
+use super::{load_model, MemoryArg, MethodArg, PriorArg};
 
 /// Evaluate a model on synthetic sets (`ebr synth`) as the paper does, every method on every
 /// clip, and print the tables:
@@ -91,9 +90,8 @@ pub struct EvalArgs {
     /// No progress bar and no tables on stdout.
     #[arg(long, short)]
     quiet: bool,
-    /// The most memory the model may claim, in GiB (as `ebr ground --memory-budget`).
-    #[arg(long, value_name = "GIB", default_value = "4", value_parser = super::parse_budget)]
-    memory_budget: Budget,
+    #[command(flatten)]
+    memory: MemoryArg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +129,7 @@ fn clip_bar(total: usize, quiet: bool) -> ProgressBar {
 
 pub fn run(args: &EvalArgs) -> Result<(), Error> {
     // Everything the user typed is checked before the long work starts.
-    let model = load_model(&args.model, args.quiet, args.memory_budget)?;
+    let model = load_model(&args.model, args.quiet, args.memory.memory_budget)?;
     if args.limit == Some(0) {
         return Err(Error::Unsupported {
             reason: "--limit must be at least 1".to_string(),

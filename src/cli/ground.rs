@@ -78,7 +78,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let model = load_model(
         &args.input.model,
         args.input.quiet,
-        args.input.memory_budget,
+        args.input.memory.memory_budget,
     )?;
     let method = args.method.method();
     if method.per_frame() && model.frame_classifier.is_none() {

@@ -95,7 +95,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
     let model = load_model(
         &args.input.model,
         args.input.quiet,
-        args.input.memory_budget,
+        args.input.memory.memory_budget,
     )?;
     let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
         reason: format!(

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use ebr::budget::Budget;
 use ebr::model::{ChannelOrder, FrameLayer, Model, TemporalLayer};
 use ebr::Error;
 
 use super::output_text::print_line;
+use super::MemoryArg;
 
 /// The layers of a model directory: output shape, parameters, stride and receptive field (in
 /// input pixels), and the names `ebr ground --layer` accepts.
@@ -22,9 +22,8 @@ pub struct InspectArgs {
     /// Model directory: model.json and one .npy per parameter.
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
-    /// The most memory the model may claim, in GiB (as `ebr ground --memory-budget`).
-    #[arg(long, value_name = "GIB", default_value = "4", value_parser = super::parse_budget)]
-    memory_budget: Budget,
+    #[command(flatten)]
+    memory: MemoryArg,
 }
 
 /// (stride, receptive field) after a layer with `kernel` and `stride`, given the jump and the
@@ -34,7 +33,7 @@ fn after(kernel: usize, stride: usize, jump: usize, field: usize) -> (usize, usi
 }
 
 pub fn run(args: &InspectArgs) -> Result<(), Error> {
-    let model = Model::load_within(&args.model, args.memory_budget)?;
+    let model = Model::load_within(&args.model, args.memory.memory_budget)?;
     let net = &model.frame;
     let [c, h, w] = net.input_shape();
     print_line(format_args!(

@@ -84,6 +84,13 @@ struct Input {
     /// No progress bar and no report on stdout.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    memory: MemoryArg,
+}
+
+/// `--memory-budget`, for every command that reads a model or a clip.
+#[derive(Args, Debug)]
+struct MemoryArg {
     /// The most memory one input may claim, in GiB: a .npy file's data, the model's
     /// parameters together, one frame's blobs together, the clip's values. Checked from the
     /// files' headers and model.json before anything is read.
@@ -92,7 +99,7 @@ struct Input {
 }
 
 /// `--memory-budget`'s value: a positive number of GiB.
-pub(crate) fn parse_budget(text: &str) -> Result<Budget, String> {
+fn parse_budget(text: &str) -> Result<Budget, String> {
     text.parse::<f64>()
         .ok()
         .and_then(Budget::from_gib)
@@ -215,7 +222,7 @@ fn load_model(dir: &std::path::Path, quiet: bool, budget: Budget) -> Result<Mode
 /// Loads the clip of `input` for a model's input section and tells the user, on stderr, what
 /// loading changed (a float64 .npy converted), unless quiet.
 fn load_input_clip(input: &Input, spec: &ebr::model::InputSpec) -> Result<ebr::clip::Clip, Error> {
-    let clip = ebr::clip::load_clip_within(&input.clip, spec, input.memory_budget)?;
+    let clip = ebr::clip::load_clip_within(&input.clip, spec, input.memory.memory_budget)?;
     if !input.quiet {
         for note in &clip.notes {
             eprintln!("ebr: note: {note}");

@@ -285,58 +285,32 @@ impl FrameNet {
             };
             let (x, y) = (blob(self.input_blob(i)), blob(self.layer_blob[i]));
             let in_len = frames * frame_len(self.blob_shapes[self.input_blob(i)]);
-            let p_bottom = match &self.layers[i] {
-                FrameLayer::Relu => {
-                    // `y` is the in-place blob: its sign pattern is the input's (RELU-2).
-                    let mut p = zeroed(&mut spare, in_len);
-                    match rule {
-                        Rule::Excitation => Relu.eb_backward(&mut p, y, &p_top),
-                        Rule::Gradient => Relu.grad_backward(&mut p, y, &p_top),
-                    }
-                    p
+            let mut p = zeroed(&mut spare, in_len);
+            let excitation = rule == Rule::Excitation;
+            match &self.layers[i] {
+                // `y` is the in-place blob: its sign pattern is the input's (RELU-2).
+                FrameLayer::Relu if excitation => Relu.eb_backward(&mut p, y, &p_top),
+                FrameLayer::Relu => Relu.grad_backward(&mut p, y, &p_top),
+                FrameLayer::Dropout if excitation => Dropout.eb_backward(&mut p, &p_top),
+                FrameLayer::Dropout => Dropout.grad_backward(&mut p, &p_top),
+                FrameLayer::Conv { conv, .. } if excitation => {
+                    conv.eb_backward(&mut p, x, &p_top, frames)
                 }
-                FrameLayer::Dropout => {
-                    let mut p = zeroed(&mut spare, in_len);
-                    match rule {
-                        Rule::Excitation => Dropout.eb_backward(&mut p, &p_top),
-                        Rule::Gradient => Dropout.grad_backward(&mut p, &p_top),
-                    }
-                    p
+                FrameLayer::Conv { conv, .. } => conv.grad_backward(&mut p, &p_top, frames),
+                FrameLayer::MaxPool { pool, .. } if excitation => {
+                    pool.eb_backward(&mut p, x, &p_top, frames)
                 }
-                FrameLayer::Conv { conv, .. } => {
-                    let mut p = zeroed(&mut spare, in_len);
-                    match rule {
-                        Rule::Excitation => conv.eb_backward(&mut p, x, &p_top, frames),
-                        Rule::Gradient => conv.grad_backward(&mut p, &p_top, frames),
-                    }
-                    p
+                FrameLayer::MaxPool { pool, .. } => pool.grad_backward(&mut p, x, &p_top, frames),
+                FrameLayer::AvgPool { pool, .. } if excitation => {
+                    pool.eb_backward(&mut p, x, y, &p_top, frames)
                 }
-                FrameLayer::MaxPool { pool, .. } => {
-                    let mut p = zeroed(&mut spare, in_len);
-                    match rule {
-                        Rule::Excitation => pool.eb_backward(&mut p, x, &p_top, frames),
-                        Rule::Gradient => pool.grad_backward(&mut p, x, &p_top, frames),
-                    }
-                    p
+                FrameLayer::AvgPool { pool, .. } => pool.grad_backward(&mut p, &p_top, frames),
+                FrameLayer::Fc { fc, .. } if excitation => {
+                    fc.eb_backward(&mut p, x, &p_top, frames)
                 }
-                FrameLayer::AvgPool { pool, .. } => {
-                    let mut p = zeroed(&mut spare, in_len);
-                    match rule {
-                        Rule::Excitation => pool.eb_backward(&mut p, x, y, &p_top, frames),
-                        Rule::Gradient => pool.grad_backward(&mut p, &p_top, frames),
-                    }
-                    p
-                }
-                FrameLayer::Fc { fc, .. } => {
-                    let mut p = zeroed(&mut spare, in_len);
-                    match rule {
-                        Rule::Excitation => fc.eb_backward(&mut p, x, &p_top, frames),
-                        Rule::Gradient => fc.grad_backward(&mut p, &p_top, frames),
-                    }
-                    p
-                }
-            };
-            spare = Some(std::mem::replace(&mut p_top, p_bottom));
+                FrameLayer::Fc { fc, .. } => fc.grad_backward(&mut p, &p_top, frames),
+            }
+            spare = Some(std::mem::replace(&mut p_top, p));
         }
         // The signal outlives the pass: no more memory than its values.
         p_top.shrink_to_fit();
