@@ -355,38 +355,35 @@ fn sum(values: &[f32]) -> f64 {
 const CONV_CHANNELS: [usize; 3] = [8, 16, 16];
 const CONV_NAMES: [&str; 3] = ["conv1", "conv2", "conv3"];
 
-#[test]
-fn the_frame_cnn_matches_torchray_and_configured_zennit_for_both_classes() {
+/// The frame CNN, the fixture's input clip and its forward blobs.
+fn the_net() -> (FrameCnn, Tensor, Blobs) {
     let net = FrameCnn::load();
     let x = load("tiny_cnn_lstm", "input");
     let blobs = net.forward(&x.data);
+    (net, x, blobs)
+}
+
+/// Reads fixtures/peers/tiny_cnn_lstm/<tag>_<what>.npy and asserts `got` within `PEER_NET`.
+fn assert_net_signal(tag: &str, what: &str, got: &[f32]) -> Tensor {
+    let want = peer("tiny_cnn_lstm", &format!("{tag}_{what}"));
+    assert_close(&format!("{tag} {what}"), got, &want.data, PEER_NET);
+    want
+}
+
+#[test]
+fn the_frame_cnn_matches_torchray_and_configured_zennit_for_both_classes() {
+    let (net, _, blobs) = the_net();
     for class in CLASSES {
         let ebr = net.backward(&blobs, class, Rule::Ebr);
         for name in ["torchray", "zennit"] {
             let tag = format!("{name}_c{class}");
             println!("class {class}, {name}:");
-            let case = "tiny_cnn_lstm";
-            assert_close(
-                &format!("{tag} fc7"),
-                &ebr.fc7,
-                &peer(case, &format!("{tag}_fc7")).data,
-                PEER_NET,
-            );
+            assert_net_signal(&tag, "fc7", &ebr.fc7);
             for k in 0..3 {
                 let layer = CONV_NAMES[k];
-                assert_close(
-                    &format!("{tag} {layer}"),
-                    &ebr.convs[k],
-                    &peer(case, &format!("{tag}_{layer}")).data,
-                    PEER_NET,
-                );
+                assert_net_signal(&tag, layer, &ebr.convs[k]);
                 let map = channel_sum(&ebr.convs[k], CONV_CHANNELS[k]);
-                assert_close(
-                    &format!("{tag} map {layer}"),
-                    &map,
-                    &peer(case, &format!("{tag}_map_{layer}")).data,
-                    PEER_NET,
-                );
+                assert_net_signal(&tag, &format!("map_{layer}"), &map);
             }
         }
         // EB from fc7 down conserves: each frame's one-hot sums to 1 at every conv layer
@@ -406,9 +403,7 @@ fn the_frame_cnn_matches_torchray_and_configured_zennit_for_both_classes() {
 
 #[test]
 fn the_input_layer_matches_torchray_float64_within_the_condition_bound() {
-    let net = FrameCnn::load();
-    let x = load("tiny_cnn_lstm", "input");
-    let blobs = net.forward(&x.data);
+    let (net, x, blobs) = the_net();
     let manifest = manifest();
     for class in CLASSES {
         let ebr = net.backward(&blobs, class, Rule::Ebr);
@@ -464,27 +459,18 @@ fn the_input_layer_matches_torchray_float64_within_the_condition_bound() {
 
 #[test]
 fn zennit_as_shipped_differs_by_its_bias_stabilizer_and_input_split_exactly() {
-    let net = FrameCnn::load();
-    let x = load("tiny_cnn_lstm", "input");
-    let blobs = net.forward(&x.data);
+    let (net, _, blobs) = the_net();
     let manifest = manifest();
     for class in CLASSES {
         let ebr = net.backward(&blobs, class, Rule::Ebr);
         let shipped = net.backward(&blobs, class, Rule::ZennitShipped);
         let tag = format!("zennit_shipped_c{class}");
-        let case = "tiny_cnn_lstm";
         println!("class {class}, Zennit as shipped, reproduced with ebr's products:");
-        assert_close(
-            &format!("{tag} fc7"),
-            &shipped.fc7,
-            &peer(case, &format!("{tag}_fc7")).data,
-            PEER_NET,
-        );
+        assert_net_signal(&tag, "fc7", &shipped.fc7);
         for k in 0..3 {
             let layer = CONV_NAMES[k];
             let map = channel_sum(&shipped.convs[k], CONV_CHANNELS[k]);
-            let want = peer(case, &format!("{tag}_map_{layer}"));
-            assert_close(&format!("{tag} map {layer}"), &map, &want.data, PEER_NET);
+            let want = assert_net_signal(&tag, &format!("map_{layer}"), &map);
             // The documented difference: its maps sum to less than EB's 8 (one per frame),
             // the bias's share; pinned to the script's figures.
             let pinned = manifest["net"][format!("class{class}")]["zennit_shipped"]["sums"][layer]
@@ -506,8 +492,7 @@ fn zennit_as_shipped_differs_by_its_bias_stabilizer_and_input_split_exactly() {
         }
         // At the input z+ splits x: all its terms are non-negative, so float32 is accurate
         // there (no condition number); ONE_LAYER-level tolerance after a net: PEER_NET.
-        let want = peer(case, &format!("{tag}_data"));
-        assert_close(&format!("{tag} data"), &shipped.data, &want.data, PEER_NET);
+        let want = assert_net_signal(&tag, "data", &shipped.data);
         let off = relative_error(&want.data, &ebr.data);
         println!("  data: Zennit as shipped vs ebr {off:.3}");
         assert!(
