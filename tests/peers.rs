@@ -585,7 +585,8 @@ fn convolution_and_inner_product_cases_match_the_peers() {
         check_weighted_case(case, &layer, &x);
     }
     // fc_axis2 is Caffe's InnerProduct over the rows of a (T, N, D) blob; TorchRay as shipped
-    // fails on a 3-D input (manifest.json keeps the message), so the script fed it the rows.
+    // fails on a 3-D input (manifest.json keeps the message), so the script fed it the rows,
+    // and also ran the 3-D input with TorchRay's in-place product made out of place.
     for (case, axis) in [
         ("fc_2d", 1),
         ("fc_2d_signed", 1),
@@ -602,6 +603,14 @@ fn convolution_and_inner_product_cases_match_the_peers() {
         message.as_deref(),
         Some("A view was created in no_grad mode and is being modified inplace with grad mode enabled"),
         "TorchRay's in-place product on a 3-D linear input (spec/peers.md)"
+    );
+    let (layer, x) = fc_case("fc_axis2", 2);
+    let got = layer.ebr(&x.data, &load("fc_axis2", "top_signal").data);
+    assert_close(
+        "fc_axis2: ebr vs torchray with the out-of-place product, 3-D input",
+        &got,
+        &peer("fc_axis2", "torchray_out_of_place_eb_bottom").data,
+        ONE_LAYER,
     );
 }
 

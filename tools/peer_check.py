@@ -30,17 +30,21 @@ Four peer configurations:
 """
 
 import argparse
+import contextlib
 import importlib.metadata
+import inspect
 import json
 import os
 import platform
 import sys
+import textwrap
 from collections import OrderedDict
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torchray.attribution.excitation_backprop as torchray_eb
 from torchray.attribution.excitation_backprop import excitation_backprop
 from zennit.composites import ExcitationBackprop, SpecialFirstLayerMapComposite
 from zennit.core import BasicHook
@@ -275,6 +279,28 @@ class RowsLinear(nn.Module):
         return self.linear(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
 
 
+IN_PLACE = "grad_inputs_[0] *= inputs_[0]"
+OUT_OF_PLACE = "grad_inputs_[0] = grad_inputs_[0] * inputs_[0]"
+
+
+@contextlib.contextmanager
+def torchray_out_of_place():
+    """TorchRay with its one in-place product made out of place: the installed source of
+    `ExcitationBackpropContext._patch_conv`, read at run time, with IN_PLACE replaced by
+    OUT_OF_PLACE, in force inside the `with`. The fix for its 3-D linear failure."""
+    cls = torchray_eb.ExcitationBackpropContext
+    original = cls.__dict__["_patch_conv"]
+    source = textwrap.dedent(inspect.getsource(original.__func__))
+    assert source.count(IN_PLACE) == 1, "TorchRay's _patch_conv changed: check the fix"
+    scope = dict(vars(torchray_eb))
+    exec(source.replace(IN_PLACE, OUT_OF_PLACE), scope)
+    cls._patch_conv = staticmethod(scope["_patch_conv"])
+    try:
+        yield
+    finally:
+        cls._patch_conv = original
+
+
 def torchray_linear_3d(linear, x, top):
     """TorchRay as shipped on a 3-D input to F.linear: the error message, or None."""
     model = nn.Sequential(OrderedDict([("layer", linear)])).eval()
@@ -452,6 +478,11 @@ def main():
         if case == "fc_axis2":
             linear = module.linear
             entry["torchray_on_3d_input"] = torchray_linear_3d(linear, xt, topt)
+            with torchray_out_of_place():
+                assert torchray_linear_3d(linear, xt, topt) is None
+                got = run_layer(linear, xt, topt, "torchray")
+            save(out, f"{case}/torchray_out_of_place_eb_bottom.npy", got.numpy())
+            entry["torchray_out_of_place"] = {"sum": float(got.double().sum()), "vs_caffe": rel(got.numpy(), caffe_eb)}
         if case == "first_layer_signed":
             m64 = nn.Sequential(OrderedDict([("layer", module)])).double().eval()
             got = excitation_backprop(m64, xt.double(), topt.double(), saliency_layer="",
