@@ -180,8 +180,8 @@ impl Rule {
 /// The per-element bound of EB's rounding at a layer with signed input `x` (see
 /// `INPUT_PER_TERM`): bound[d] = |x[d]| * sum_o w_plus[o, d] * |p_top[o]| * S[o] / z[o]^2,
 /// that is, the sum of the absolute terms of p_bottom[d], each times its unit's condition
-/// number kappa[o] = S[o] / |z[o]|, S = |x| W+, z = x W+ (no bias). Units with z == 0 pass
-/// nothing in EB and in the peers (their terms x * w_plus are all 0), and are left out.
+/// number kappa[o] = S[o] / |z[o]|, S = |x| W+, z = x W+ (no bias). Units with z == 0 (none
+/// on these inputs, |z| >= 5e-6) pass nothing in EB and are left out.
 /// Returns the bound and the largest kappa of a unit that carries signal.
 fn input_bound(layer: &Weighted, x: &[f32], p_top: &[f32]) -> (Vec<f32>, f32) {
     let (w, _) = layer.weights();
