@@ -1,6 +1,8 @@
 //! Grounding a word of a caption (paper Sec. 4.2): EB from the word's steps through the
 //! vocabulary classifier and LSTM2 to the static input v, through the temporal mean-pool to the
 //! frames, then down the CNN as for actions. spec/caption.md (CAP-6..CAP-10)
+//!
+#![doc = include_str!("../../spec/caption.md")]
 
 use super::clip_forward::check_finite;
 use super::normalize::{contrast, normalize_over_clip};

@@ -4,6 +4,8 @@
 //! Each method is a sequence of the steps below: a prior on the logits, a backward pass through
 //! the classifier and the temporal stack to the feature blob, a temporal normalization and a
 //! contrast there, then a backward pass down the frame CNN to the map layer, per frame.
+//!
+#![doc = include_str!("../../spec/pipeline.md")]
 
 pub mod caption;
 pub mod clip_forward;

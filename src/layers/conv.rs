@@ -1,5 +1,7 @@
 //! Convolution (Caffe's Convolution layer, square kernel, one group): forward, excitation
 //! backward and gradient backward. spec/layers/conv.md
+//!
+#![doc = include_str!("../../spec/layers/conv.md")]
 
 use super::excitation::{divide_or_zero, excitatory, times_input_or_zero};
 use std::ops::Range;

@@ -3,6 +3,8 @@
 //! spec/layers/lstm.md
 //!
 //! Gate order along the 4H axis: i, f, o, g.
+//!
+#![doc = include_str!("../../spec/layers/lstm.md")]
 
 use super::excitation::usable_normalizer;
 use super::fc::Fc;
