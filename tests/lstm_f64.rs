@@ -19,7 +19,8 @@ use std::path::Path;
 
 use common::{assert_close, caffe_net, load};
 use ebr::grounding::{
-    forward_clip, ground, temporal_attention, Execution, Method, Normalization, Options, Prior,
+    forward_clip, ground, temporal_attention, ClipForward, Execution, Method, Normalization,
+    Options, Prior,
 };
 use ebr::layers::{LstmActivations, LstmEbRule};
 use ebr::model::temporal::clip_markers;
@@ -54,6 +55,22 @@ fn reference(name: &str) -> Tensor {
 
 fn model() -> Model {
     Model::load(&caffe_net("tiny_cnn_lstm")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The fixture's net, its clip and ebr's forward pass of it (every blob kept).
+fn forward_the_fixture() -> (Model, Tensor, ClipForward) {
+    let model = model();
+    let clip = load("tiny_cnn_lstm", "input");
+    let frames = clip.shape[0];
+    let fwd = forward_clip(
+        &model,
+        &clip.data,
+        frames,
+        &Execution::default(),
+        Some(0),
+        &no_progress,
+    );
+    (model, clip, fwd)
 }
 
 fn options(method: Method, class: usize, layer: &str, prior: Prior) -> Options {
@@ -104,17 +121,7 @@ fn the_conserving_lstm_rule_matches_float64() {
 /// signal at fc7 is their difference (PIPE-7).
 #[test]
 fn pipe5_with_the_prior_on_every_step_matches_float64() {
-    let model = model();
-    let clip = load("tiny_cnn_lstm", "input");
-    let frames = clip.shape[0];
-    let fwd = forward_clip(
-        &model,
-        &clip.data,
-        frames,
-        &Execution::default(),
-        Some(0),
-        &no_progress,
-    );
+    let (model, clip, fwd) = forward_the_fixture();
     for class in [3usize, 7] {
         let cebr = options(Method::Cebr, class, "conv3", Prior::All);
         let a = temporal_attention(&model, &fwd, &cebr);
@@ -147,17 +154,7 @@ fn pipe5_with_the_prior_on_every_step_matches_float64() {
 /// logit, at fc7 after relu7 and drop7 (PIPE-8), against the float64 computation.
 #[test]
 fn bpr_with_the_prior_on_every_step_matches_float64() {
-    let model = model();
-    let clip = load("tiny_cnn_lstm", "input");
-    let frames = clip.shape[0];
-    let fwd = forward_clip(
-        &model,
-        &clip.data,
-        frames,
-        &Execution::default(),
-        Some(0),
-        &no_progress,
-    );
+    let (model, clip, fwd) = forward_the_fixture();
     for class in [3usize, 7] {
         let bpr = options(Method::Bpr, class, "fc7", Prior::All);
         let g = ground(&model, &fwd, &clip.data, &bpr, &no_progress).unwrap();

@@ -92,23 +92,32 @@ def fc_eb(x, w, p_top):
     return x * (ratio @ w_plus)
 
 
-def lstm_eb_original(x, w_xc, gates, c, p_h):
-    """LSTM-5 with no recurrent path (LSTM-6), then LSTM-7 through W_xc."""
+def lstm_unit_backward(w_hc, gates, c, cont, dh_top, recurrent):
+    """LSTM-5 from the last step to the first; with `recurrent`, LSTM-8 sends each step's
+    signal on h[t-1] through W_hc (the gradient), else nothing goes that way (LSTM-6, EB).
+    Returns the signal on the gate pre-activations (T, 4J)."""
     steps, j_n = c.shape
-    p_a = np.zeros((steps, 4 * j_n))
+    da = np.zeros((steps, 4 * j_n))
     dc_next = np.zeros(j_n)
+    dh_next = np.zeros(j_n)
     for t in reversed(range(steps)):
         i, f, o, g = (gates[t, k * j_n:(k + 1) * j_n] for k in range(4))
         c_t = c[t]
         c_prev = c[t - 1] if t > 0 else np.zeros(j_n)
-        dh = p_h[t]
+        dh = dh_top[t] + dh_next
         dc = dc_next + dh * o * (c_t > 0)
-        p_a[t, :j_n] = dc * g * i * (1 - i)
-        p_a[t, j_n:2 * j_n] = dc * c_prev * f * (1 - f)
-        p_a[t, 2 * j_n:3 * j_n] = dh * np.maximum(c_t, 0.0) * o * (1 - o)
-        p_a[t, 3 * j_n:] = np.where(g > 0, dc * i, 0.0)
+        da[t, :j_n] = dc * g * i * (1 - i)
+        da[t, j_n:2 * j_n] = dc * c_prev * f * (1 - f)
+        da[t, 2 * j_n:3 * j_n] = dh * np.maximum(c_t, 0.0) * o * (1 - o)
+        da[t, 3 * j_n:] = np.where(g > 0, dc * i, 0.0)
         dc_next = dc * f
-    return fc_eb(x, w_xc, p_a)
+        dh_next = cont[t] * (da[t] @ w_hc) if recurrent and t > 0 else np.zeros(j_n)
+    return da
+
+
+def lstm_eb_original(x, w_xc, w_hc, gates, c, cont, p_h):
+    """LSTM-5 with no recurrent path (LSTM-6), then LSTM-7 through W_xc."""
+    return fc_eb(x, w_xc, lstm_unit_backward(w_hc, gates, c, cont, p_h, recurrent=False))
 
 
 def lstm_eb_conserving(x, w_xc, gates, c, p_h):
@@ -132,23 +141,7 @@ def lstm_eb_conserving(x, w_xc, gates, c, p_h):
 
 def lstm_grad(w_xc, w_hc, gates, c, cont, dh_top):
     """LSTM-5 with the recurrent path LSTM-8, then FC-4 through W_xc."""
-    steps, j_n = c.shape
-    da = np.zeros((steps, 4 * j_n))
-    dc_next = np.zeros(j_n)
-    dh_next = np.zeros(j_n)
-    for t in reversed(range(steps)):
-        i, f, o, g = (gates[t, k * j_n:(k + 1) * j_n] for k in range(4))
-        c_t = c[t]
-        c_prev = c[t - 1] if t > 0 else np.zeros(j_n)
-        dh = dh_top[t] + dh_next
-        dc = dc_next + dh * o * (c_t > 0)
-        da[t, :j_n] = dc * g * i * (1 - i)
-        da[t, j_n:2 * j_n] = dc * c_prev * f * (1 - f)
-        da[t, 2 * j_n:3 * j_n] = dh * np.maximum(c_t, 0.0) * o * (1 - o)
-        da[t, 3 * j_n:] = np.where(g > 0, dc * i, 0.0)
-        dc_next = dc * f
-        dh_next = cont[t] * (da[t] @ w_hc) if t > 0 else np.zeros(j_n)
-    return da @ w_xc
+    return lstm_unit_backward(w_hc, gates, c, cont, dh_top, recurrent=True) @ w_xc
 
 
 def normalize_over_clip(a):
@@ -185,7 +178,7 @@ def main():
         last[-1, k] = 1.0
         every = np.zeros((steps, w_cls.shape[0]))
         every[:, k] = 1.0
-        check = lstm_eb_original(x, w_xc, gates, c, fc_eb(h, w_cls, last))
+        check = lstm_eb_original(x, w_xc, w_hc, gates, c, cont, fc_eb(h, w_cls, last))
         caffe = load("c%d_last_attmap1" % k).reshape(check.shape)
         print("c%d original rule, prior last, against Caffe's attmap1: max relative error %.2e"
               % (k, np.abs(check - caffe).max() / np.abs(caffe).max()))
@@ -201,8 +194,8 @@ def main():
         print("c%d conserving, prior last: attMap1 sums to %.9f, attMap2 to %.9f"
               % (k, a.sum(), a_dual.sum()))
 
-        a_all = lstm_eb_original(x, w_xc, gates, c, fc_eb(h, w_cls, every))
-        a_all_dual = lstm_eb_original(x, w_xc, gates, c, fc_eb(h, -w_cls, every))
+        a_all = lstm_eb_original(x, w_xc, w_hc, gates, c, cont, fc_eb(h, w_cls, every))
+        a_all_dual = lstm_eb_original(x, w_xc, w_hc, gates, c, cont, fc_eb(h, -w_cls, every))
         n1, n2 = normalize_over_clip(a_all), normalize_over_clip(a_all_dual)
         save("c%d_all_norm1" % k, n1)
         save("c%d_all_norm2" % k, n2)
