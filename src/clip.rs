@@ -1,6 +1,8 @@
 //! A clip for the model: a directory of frames preprocessed as the authors' demo does
 //! (util_preprocess_data.py with pycaffe's caffe.io), or a .npy of frames already preprocessed.
 //! spec/preprocess.md states every step (PRE-1..PRE-6); the functions cite the tags.
+//!
+#![doc = include_str!("../spec/preprocess.md")]
 
 use std::fs;
 use std::io::ErrorKind;

@@ -5,6 +5,8 @@
 //!
 //! Frames are 0-based and segments are inclusive: `(start, end)` covers frames
 //! `start, start + 1, ..., end`. Points are `(row, col)` in pixels of the model's input frame.
+//!
+#![doc = include_str!("../spec/localize.md")]
 
 use crate::resize::resize_bicubic;
 

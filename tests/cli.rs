@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_close, caffe_case, load};
+use common::{assert_close, caffe_case, caffe_net, load};
 use ebr::model::schema::{
     ChannelOrder, FcSpec, FrameLayerSpec, InputSpec, ModelSpec, TemporalLayerSpec,
 };
@@ -64,11 +64,11 @@ fn fails(args: &[&str], wanted: &[&str]) -> String {
 }
 
 fn tiny() -> PathBuf {
-    caffe_case("tiny_cnn_lstm")
+    caffe_net("tiny_cnn_lstm")
 }
 
 fn tiny_clip() -> PathBuf {
-    tiny().join("input.npy")
+    caffe_case("tiny_cnn_lstm").join("input.npy")
 }
 
 #[test]
@@ -487,7 +487,7 @@ fn bad_inputs_get_one_line_exit_1_and_leave_no_output() {
         &["missing.npy"],
     );
 
-    let meanpool = caffe_case("tiny_cnn_meanpool");
+    let meanpool = caffe_net("tiny_cnn_meanpool");
     fails(
         &[
             "ground",

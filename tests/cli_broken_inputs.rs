@@ -3,7 +3,7 @@
 //! its key parts: the path, the field, both shapes), and nothing left in or beside --out (no
 //! output directory, no temporary directory).
 //!
-//! Every broken model is the Caffe fixture fixtures/caffe/tiny_cnn_lstm (re-saved by
+//! Every broken model is the Caffe fixture's net fixtures/caffe-nets/tiny_cnn_lstm (re-saved by
 //! `Model::save` into a temporary directory) with one edit; every broken clip is its
 //! input.npy (8 frames of 3x32x32, float32) or a frame directory with one fault.
 
@@ -25,11 +25,13 @@ struct Case {
 impl Case {
     fn new() -> Case {
         let root = tempfile::tempdir().unwrap();
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe/tiny_cnn_lstm");
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let fixture = fixtures.join("caffe-nets/tiny_cnn_lstm");
         let model_dir = root.path().join("model");
         fs::create_dir(&model_dir).unwrap();
         Model::load(&fixture).unwrap().save(&model_dir).unwrap();
-        fs::copy(fixture.join("input.npy"), root.path().join("clip.npy")).unwrap();
+        let clip = fixtures.join("caffe/tiny_cnn_lstm/input.npy");
+        fs::copy(clip, root.path().join("clip.npy")).unwrap();
         fs::create_dir(root.path().join("outs")).unwrap();
         Case { root }
     }

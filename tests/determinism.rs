@@ -4,15 +4,22 @@
 //! (src/grounding/clip_forward.rs), but every frame's arithmetic is the same whichever thread
 //! does it, and the per-frame results are joined in frame order.
 //!
-//! Inputs: the Caffe fixture fixtures/caffe/tiny_cnn_lstm (8 frames of 3x32x32 in input.npy)
+//! Inputs: the Caffe fixture's net fixtures/caffe-nets/tiny_cnn_lstm and its clip
+//! fixtures/caffe/tiny_cnn_lstm/input.npy (8 frames of 3x32x32)
 //! and a directory of 5 PNG frames written here; methods cEB-R, BP-R and cEB.
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+/// The fixture's net, an ebr model directory.
 fn fixture() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe/tiny_cnn_lstm")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe-nets/tiny_cnn_lstm")
+}
+
+/// The fixture's clip, made by the original code.
+fn fixture_clip() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe/tiny_cnn_lstm/input.npy")
 }
 
 /// Runs `ebr ground` with `extra` arguments into `out`; returns (maps.npy, summary.json).
@@ -85,7 +92,7 @@ fn assert_deterministic(clip: &Path, root: &Path) {
 #[test]
 fn maps_and_summary_are_bit_identical_across_threads_and_runs_for_a_npy_clip() {
     let root = tempfile::tempdir().unwrap();
-    assert_deterministic(&fixture().join("input.npy"), root.path());
+    assert_deterministic(&fixture_clip(), root.path());
 }
 
 #[test]

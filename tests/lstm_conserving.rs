@@ -24,7 +24,7 @@ use std::fmt::Debug;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_within_bound, caffe_case, load, poisoned};
+use common::{assert_within_bound, caffe_case, caffe_net, load, poisoned};
 use ebr::grounding::{
     one_hot_prior, temporal_attention, Method, Normalization, Options, Prior, TemporalAttention,
 };
@@ -833,7 +833,7 @@ proptest! {
 #[test]
 fn tiny_cnn_lstm_conserving_attmap_sums_to_one_minus_the_drops() {
     let case = "tiny_cnn_lstm";
-    let model = Model::load(&caffe_case(case)).unwrap_or_else(|e| panic!("{e}"));
+    let model = Model::load(&caffe_net(case)).unwrap_or_else(|e| panic!("{e}"));
     let clip = load(case, "input");
     let frames = clip.shape[0];
     let fwd = forward_clip(
@@ -878,8 +878,8 @@ fn tiny_cnn_lstm_conserving_attmap_sums_to_one_minus_the_drops() {
 #[test]
 fn ground_with_the_conserving_rule_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let model = caffe_case("tiny_cnn_lstm");
-    let clip = model.join("input.npy");
+    let model = caffe_net("tiny_cnn_lstm");
+    let clip = caffe_case("tiny_cnn_lstm").join("input.npy");
     let run = |method: &str, rule: &str| {
         let out = dir.path().join(format!("{method}_{rule}"));
         let status = Command::new(env!("CARGO_BIN_EXE_ebr"))

@@ -2,8 +2,8 @@
 //! `ModelSpec::to_json`, the parameter files read by `Model::load` and written by
 //! `Model::save`, and `Model::random`.
 //!
-//! The real model directories are the Caffe fixtures fixtures/caffe/tiny_cnn_lstm and
-//! tiny_cnn_meanpool (made by the original Caffe code: fixtures/caffe/README.md). Every broken
+//! The real model directories are the Caffe fixtures' nets fixtures/caffe-nets/tiny_cnn_lstm and
+//! tiny_cnn_meanpool (their arrays made by the original Caffe code: fixtures/caffe/README.md). Every broken
 //! directory here is one of them copied into a temporary directory with one edit (a field of
 //! model.json, or one .npy file), so that each test shows exactly one thing a user can get
 //! wrong, and asserts the whole message the user sees: the file, the JSON field
@@ -14,7 +14,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::caffe_case;
+use common::{caffe_case, caffe_net};
 use ebr::model::schema::{FcSpec, FrameLayerSpec, TemporalLayerSpec};
 use ebr::model::{ChannelOrder, FrameLayer, InputSpec, Model, ModelSpec, TemporalLayer};
 use ebr::npy::{read_tensor, write_npy};
@@ -29,9 +29,9 @@ use tempfile::TempDir;
 /// The path the parse tests give `ModelSpec::parse`; it only appears in messages.
 const JSON_PATH: &str = "models/tiny/model.json";
 
-/// fixtures/caffe/<case>/model.json as a JSON value, to be edited by a test.
+/// fixtures/caffe-nets/<case>/model.json as a JSON value, to be edited by a test.
 fn fixture_json(case: &str) -> Value {
-    let path = caffe_case(case).join("model.json");
+    let path = caffe_net(case).join("model.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -63,10 +63,10 @@ fn assert_json_error(result: Result<ModelSpec, Error>, field: &str, reason: &str
     assert_eq!(message, format!("{JSON_PATH}: field {field}: {reason}"));
 }
 
-/// A copy of fixtures/caffe/<case> (model.json and every .npy) in a temporary directory.
+/// A copy of fixtures/caffe-nets/<case> (model.json and every .npy) in a temporary directory.
 fn copy_fixture(case: &str) -> TempDir {
     let dir = TempDir::new().expect("a temporary directory");
-    for entry in fs::read_dir(caffe_case(case)).expect("the fixture directory") {
+    for entry in fs::read_dir(caffe_net(case)).expect("the fixture directory") {
         let entry = entry.expect("a directory entry");
         if entry.file_type().expect("a file type").is_file() {
             fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
@@ -345,11 +345,11 @@ fn everything_spec() -> ModelSpec {
 }
 
 fn load_fixture(case: &str) -> Model {
-    Model::load(&caffe_case(case)).unwrap_or_else(|e| panic!("{e}"))
+    Model::load(&caffe_net(case)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn read_fixture_spec(case: &str) -> ModelSpec {
-    ModelSpec::read(&caffe_case(case).join("model.json")).unwrap_or_else(|e| panic!("{e}"))
+    ModelSpec::read(&caffe_net(case).join("model.json")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ fn tiny_cnn_meanpool_has_its_layer_names_labels_and_heads() {
 fn every_parameter_of_the_fixture_is_its_npy_file() {
     // parameters() names each tensor as its file: this also checks the names the round-trip
     // tests below compare.
-    let dir = caffe_case("tiny_cnn_lstm");
+    let dir = caffe_net("tiny_cnn_lstm");
     let model = load_fixture("tiny_cnn_lstm");
     let params = parameters(&model);
     assert_eq!(
@@ -855,7 +855,7 @@ fn json_errors_from_a_directory_name_its_model_json() {
 
 #[test]
 fn load_of_a_file_is_refused_as_not_a_directory() {
-    let file = caffe_case("tiny_cnn_lstm").join("model.json");
+    let file = caffe_net("tiny_cnn_lstm").join("model.json");
     let error = load_error(&file);
     let reason = "is not a directory (a model is a directory holding model.json and .npy files)";
     match &error {

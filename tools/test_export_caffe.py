@@ -7,7 +7,7 @@ non-zero on a failure; pytest collects the same test_* functions). Never run by 
 What stands in for Caffe: dicts shaped like the protobuf messages (field names of
 caffe.proto, only the fields a prototxt sets), the parameter arrays of the Caffe fixtures in
 fixtures/caffe/ (made by the authors' code), and blob shapes written out by hand. Two nets are
-exported and compared with the fixtures' own model.json files and arrays:
+exported and compared with the fixtures' model.json files (fixtures/caffe-nets/) and arrays:
 - the authors' VGG16_LSTM layout (DummyData inputs, in-place relu/dropout, reshape-data,
   reshape-cm, LSTM, a not-in-place lstm1-drop, fc8 with axis 2, softmax, a dummy
   EuclideanLoss) at the size of fixtures/caffe/tiny_cnn_lstm, with its per-frame head fc8f;
@@ -36,6 +36,7 @@ sys.path.insert(0, HERE)
 import export_caffe as ec  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "fixtures", "caffe")
+NETS = os.path.join(ROOT, "fixtures", "caffe-nets")  # the fixtures' model.json files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def normalized_layer(entry):
 
 def compare_with_fixture(model, case):
     """The exported model.json describes the same net as the fixture's own model.json."""
-    with open(os.path.join(FIXTURES, case, "model.json")) as f:
+    with open(os.path.join(NETS, case, "model.json")) as f:
         want = json.load(f)
     for key in ("channels", "height", "width", "scale", "channel_order", "mean"):
         assert model["input"][key] == want["input"][key], key

@@ -14,7 +14,7 @@ use super::{load_input_clip, load_model, top_classes, Input};
 /// the top classes at every step.
 ///
 /// Example:
-///   ebr classify --model fixtures/caffe/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy
+///   ebr classify --model fixtures/caffe-nets/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ClassifyArgs {

@@ -32,7 +32,7 @@ use super::{
 ///   timeline.svg    the per-frame sums over time, the segment shaded
 ///
 /// Examples:
-///   ebr ground --model fixtures/caffe/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy --target 3
+///   ebr ground --model fixtures/caffe-nets/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy --target 3
 ///   ebr ground --model DIR --clip frames/ --target HorseRiding --layer conv5_1 --prior all --out result
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]

@@ -15,7 +15,7 @@ use super::MemoryArg;
 /// input pixels), and the names `ebr ground --layer` accepts.
 ///
 /// Example:
-///   ebr inspect --model fixtures/caffe/tiny_cnn_lstm
+///   ebr inspect --model fixtures/caffe-nets/tiny_cnn_lstm
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct InspectArgs {

@@ -10,6 +10,8 @@
 //!   `temporal_pointing` (EVAL-8..EVAL-11), `curve` (EVAL-12, EVAL-13), `caption`
 //!   (EVAL-14..EVAL-17).
 //! - `report` (markdown and JSON) and `fig7_svg` (the plot).
+//!
+#![doc = include_str!("../../spec/eval.md")]
 
 pub mod average_precision;
 pub mod caption;

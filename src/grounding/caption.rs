@@ -1,6 +1,8 @@
 //! Grounding a word of a caption (paper Sec. 4.2): EB from the word's steps through the
 //! vocabulary classifier and LSTM2 to the static input v, through the temporal mean-pool to the
 //! frames, then down the CNN as for actions. spec/caption.md (CAP-6..CAP-10)
+//!
+#![doc = include_str!("../../spec/caption.md")]
 
 use super::normalize::{contrast, normalize_over_clip};
 use super::{channel_sum, default_map_layer, frame_backward, map_blob, Method};
@@ -27,9 +29,9 @@ pub struct CaptionOptions {
 /// the property tests.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaptionAttention {
-    /// p_h2: (S, H2), the signal on LSTM2's output after the classifier (FC-3).
+    /// p_h2: (S, J2), the signal on LSTM2's output after the classifier (FC-3).
     pub p_h2: Vec<f32>,
-    /// p_h1: (S, H1), LSTM1's share of LSTM2's gate signal (the dynamic input; not pushed
+    /// p_h1: (S, J1), LSTM1's share of LSTM2's gate signal (the dynamic input; not pushed
     /// further).
     pub p_h1: Vec<f32>,
     /// p_v_steps: (S, D_v), the static input's share at every step.
@@ -101,11 +103,11 @@ fn language_backward(
         captioner.lstm2.hidden,
     );
     // CAP-7: the classifier (FC-3) on every step's h2
-    let mut p_h2 = vec![0.0f32; s_n * h2_n]; // (S, H2)
+    let mut p_h2 = vec![0.0f32; s_n * h2_n]; // (S, J2)
     classifier.eb_backward(&mut p_h2, &cap.lstm2.h, prior, s_n);
     // CAP-7: LSTM2's unit backward to the gates, then FC-3 over u = [h1 ; v] with
     // [W_xc | W_xc_static]+ (both inside the Lstm's EB)
-    let mut p_u = vec![0.0f32; s_n * (h1_n + d_v)]; // (S, H1 + D_v)
+    let mut p_u = vec![0.0f32; s_n * (h1_n + d_v)]; // (S, J1 + D_v)
     match lstm_rule {
         LstmEbRule::Original => captioner
             .lstm2
@@ -114,8 +116,8 @@ fn language_backward(
             .lstm2
             .eb_backward_conserving(&mut p_u, &cap.u, &cap.cont, &cap.lstm2, &p_h2),
     }
-    // CAP-7: p_h1[s] = p_u[s, 0..H1], p_v[s] = p_u[s, H1..H1 + D_v]
-    let mut p_h1 = Vec::with_capacity(s_n * h1_n); // (S, H1)
+    // CAP-7: p_h1[s] = p_u[s, 0..J1], p_v[s] = p_u[s, J1..J1 + D_v]
+    let mut p_h1 = Vec::with_capacity(s_n * h1_n); // (S, J1)
     let mut p_v_steps = Vec::with_capacity(s_n * d_v); // (S, D_v)
     for row in p_u.chunks_exact(h1_n + d_v) {
         p_h1.extend_from_slice(&row[..h1_n]);

@@ -11,6 +11,8 @@
 //!    ([`frame_backward`]).
 //!
 //! Caption grounding ([`caption`]) follows the same path with a word instead of a class.
+//!
+#![doc = include_str!("../../spec/pipeline.md")]
 
 pub mod caption;
 pub mod frame_backward;

@@ -1,5 +1,7 @@
 //! Average pooling (Caffe's Pooling with pool: AVE): forward, excitation backward and gradient
 //! backward. spec/layers/pooling.md
+//!
+#![doc = include_str!("../../spec/layers/pooling.md")]
 
 use super::excitation::usable_normalizer;
 use super::pool_geometry::PoolGeometry;

@@ -1,5 +1,7 @@
 //! Convolution (Caffe's Convolution layer, square kernel, one group): forward, excitation
 //! backward and gradient backward. spec/layers/conv.md
+//!
+#![doc = include_str!("../../spec/layers/conv.md")]
 
 use super::excitation::{divide_or_zero, excitatory, times_input_or_zero};
 use std::ops::Range;
@@ -58,12 +60,12 @@ impl ConvGeometry {
         })
     }
 
-    /// OH = floor((H + 2P - K) / S) + 1. spec/layers/conv.md (CONV-1)
+    /// OH = floor((H + 2P - K) / St) + 1. spec/layers/conv.md (CONV-1)
     pub fn out_height(&self) -> usize {
         (self.in_height + 2 * self.pad - self.kernel) / self.stride + 1
     }
 
-    /// OW = floor((W + 2P - K) / S) + 1. spec/layers/conv.md (CONV-1)
+    /// OW = floor((W + 2P - K) / St) + 1. spec/layers/conv.md (CONV-1)
     pub fn out_width(&self) -> usize {
         (self.in_width + 2 * self.pad - self.kernel) / self.stride + 1
     }
@@ -403,7 +405,7 @@ mod tests {
         assert_eq!(dx, want);
     }
 
-    /// CONV-1's example in spec/layers/conv.md: H = 3, K = 2, S = 2, P = 1 gives 2.
+    /// CONV-1's example in spec/layers/conv.md: H = 3, K = 2, St = 2, P = 1 gives 2.
     #[test]
     fn output_size_rounds_down() {
         let g = ConvGeometry::new(1, 3, 3, 1, 2, 2, 1).unwrap();

@@ -1,5 +1,7 @@
 //! Dropout at inference: the identity (Caffe scales at training time, so the test-phase layer
 //! copies). spec/layers/dropout.md
+//!
+#![doc = include_str!("../../spec/layers/dropout.md")]
 
 /// Dropout in the test phase.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -4,6 +4,8 @@
 //! Caffe's `axis` flattens every axis from `axis` on into one input vector and treats every
 //! index before it as an independent row: a (N, C, H, W) blob with axis 1 is N rows of C*H*W;
 //! a (T, N, D) blob with axis 2 is T*N rows of D. [`rows_and_inputs`] computes that split.
+//!
+#![doc = include_str!("../../spec/layers/fc.md")]
 
 use super::excitation::{divide_or_zero, excitatory, times_input_or_zero};
 use crate::gemm::{gemm, Op};

@@ -5,11 +5,11 @@ use std::ops::Range;
 
 use super::conv::ConvGeometry;
 
-/// The outputs `lo..hi` (of `out_len`) whose input position `o*S - P + k` lies inside
+/// The outputs `lo..hi` (of `out_len`) whose input position `o*St - P + k` lies inside
 /// `0..in_len`: the others read padding. Computed once per kernel offset `k`, so that the
 /// loops below copy without a bounds check per element.
 fn inside(out_len: usize, stride: usize, pad: usize, k: usize, in_len: usize) -> (usize, usize) {
-    // o*S - P + k >= 0  <=>  o >= ceil((P - k) / S);  o*S - P + k < L  <=>  o*S < L + P - k
+    // o*St - P + k >= 0  <=>  o >= ceil((P - k) / St);  o*St - P + k < L  <=>  o*St < L + P - k
     let lo = pad.saturating_sub(k).div_ceil(stride);
     let hi = if in_len + pad > k {
         (in_len + pad - k).div_ceil(stride)
@@ -24,7 +24,7 @@ fn inside(out_len: usize, stride: usize, pad: usize, k: usize, in_len: usize) ->
 ///
 /// `col` (C*K*K, len): row `(c*K + ki)*K + kj`, column `q` (output position
 /// `p = positions.start + q`, `oh = p / OW`, `ow = p % OW`) holds
-/// `x[c, oh*S - P + ki, ow*S - P + kj]`, or 0 where that position is padding.
+/// `x[c, oh*St - P + ki, ow*St - P + kj]`, or 0 where that position is padding.
 /// spec/layers/conv.md (CONV-2)
 pub fn im2col(col: &mut [f32], x: &[f32], g: &ConvGeometry, positions: Range<usize>) {
     let (c_in, h, w) = (g.in_channels, g.in_height, g.in_width);
@@ -58,7 +58,7 @@ pub fn im2col(col: &mut [f32], x: &[f32], g: &ConvGeometry, positions: Range<usi
                     out[b - ow0..].fill(0.0);
                     let i = oh * s + ki - p;
                     let x_row = &x[(c * h + i) * w..(c * h + i + 1) * w];
-                    // x[c, i, ow*S - P + kj] for ow in a..b
+                    // x[c, i, ow*St - P + kj] for ow in a..b
                     let j_a = a * s + kj - p;
                     let inner = &mut out[a - ow0..b - ow0];
                     if s == 1 {
@@ -112,7 +112,7 @@ pub fn col2im_add(x_grad: &mut [f32], col: &[f32], g: &ConvGeometry, positions: 
                     }
                     let i = oh * s + ki - p;
                     let x_row = &mut x_grad[(c * h + i) * w..(c * h + i + 1) * w];
-                    // x_grad[c, i, ow*S - P + kj] += col[row, ow] for ow in a..b
+                    // x_grad[c, i, ow*St - P + kj] += col[row, ow] for ow in a..b
                     let (j_a, from) = (a * s + kj - p, &from[a - ow0..b - ow0]);
                     if s == 1 {
                         let to = &mut x_row[j_a..j_a + from.len()];
@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     /// The CONV-2 and CONV-6 examples of spec/layers/conv.md: x = [[1, 2], [3, 4]], K = 2,
-    /// S = 1, P = 1 (3 x 3 outputs).
+    /// St = 1, P = 1 (3 x 3 outputs).
     #[test]
     fn worked_example_with_padding() {
         let g = ConvGeometry::new(1, 2, 2, 1, 2, 1, 1).unwrap();

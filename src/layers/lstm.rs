@@ -2,7 +2,9 @@
 //! T steps with clip markers: forward, excitation backward and gradient backward.
 //! spec/layers/lstm.md
 //!
-//! Gate order along the 4H axis: i, f, o, g.
+//! Gate order along the 4J axis: i, f, o, g.
+//!
+#![doc = include_str!("../../spec/layers/lstm.md")]
 
 use super::excitation::usable_normalizer;
 use super::fc::Fc;
@@ -31,16 +33,16 @@ impl LstmEbRule {
     }
 }
 
-/// An LSTM layer: W_xc (4H, D), b_c (4H), W_hc (4H, H).
+/// An LSTM layer: W_xc (4J, D), b_c (4J), W_hc (4J, J).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lstm {
     /// D: input values per step and stream.
     pub inputs: usize,
-    /// H: hidden units.
+    /// J: hidden units.
     pub hidden: usize,
     /// The input transform x_t -> W_xc x_t + b_c, an inner product with its own W_xc+.
     pub input_transform: Fc,
-    /// w_hc: (4H, H)
+    /// w_hc: (4J, J)
     pub w_hc: Vec<f32>,
 }
 
@@ -50,17 +52,17 @@ pub struct LstmActivations {
     pub steps: usize,
     pub streams: usize,
     pub hidden: usize,
-    /// gates: (T, N, 4H), after their nonlinearity: i, f, o = sigmoid (f = 0 where cont = 0),
+    /// gates: (T, N, 4J), after their nonlinearity: i, f, o = sigmoid (f = 0 where cont = 0),
     /// g = relu.
     pub gates: Vec<f32>,
-    /// c: (T, N, H), the cell state after each step.
+    /// c: (T, N, J), the cell state after each step.
     pub c: Vec<f32>,
-    /// h: (T, N, H), the output after each step.
+    /// h: (T, N, J), the output after each step.
     pub h: Vec<f32>,
 }
 
 impl LstmActivations {
-    /// Buffers for T steps of N streams of H units, filled with zeros.
+    /// Buffers for T steps of N streams of J units, filled with zeros.
     pub fn zeros(steps: usize, streams: usize, hidden: usize) -> LstmActivations {
         LstmActivations {
             steps,
@@ -78,7 +80,7 @@ fn sigmoid(a: f32) -> f32 {
 }
 
 impl Lstm {
-    /// Panics if the buffers do not fit D and H (the loader checks user files first).
+    /// Panics if the buffers do not fit D and J (the loader checks user files first).
     pub fn new(
         inputs: usize,
         hidden: usize,
@@ -115,12 +117,12 @@ impl Lstm {
             "Lstm::forward: x is (T, N, D)"
         );
         assert_eq!(cont.len(), t_n * n_n, "Lstm::forward: cont is (T, N)");
-        // LSTM-1: xg (T*N, 4H) = x W_xc^T + b_c, one inner product over all steps
+        // LSTM-1: xg (T*N, 4J) = x W_xc^T + b_c, one inner product over all steps
         let mut a = vec![0.0f32; t_n * n_n * 4 * h_n];
         self.input_transform.forward(&mut a, x, t_n * n_n);
-        let mut h_conted = vec![0.0f32; n_n * h_n]; // (N, H)
+        let mut h_conted = vec![0.0f32; n_n * h_n]; // (N, J)
         for t in 0..t_n {
-            let a_t = &mut a[t * n_n * 4 * h_n..(t + 1) * n_n * 4 * h_n]; // (N, 4H)
+            let a_t = &mut a[t * n_n * 4 * h_n..(t + 1) * n_n * 4 * h_n]; // (N, 4J)
             if t > 0 {
                 // LSTM-2: a_t += (cont_t * h_{t-1}) W_hc^T; no term at t = 0 (h before it is 0)
                 let h_prev = &act.h[(t - 1) * n_n * h_n..t * n_n * h_n];
@@ -130,7 +132,7 @@ impl Lstm {
                         h_conted[s * h_n + j] = cont_ts * h_prev[s * h_n + j];
                     }
                 }
-                // a_t (N, 4H) += h_conted (N, H) * w_hc^T (H, 4H)
+                // a_t (N, 4J) += h_conted (N, J) * w_hc^T (J, 4J)
                 gemm(
                     n_n,
                     h_n,
@@ -178,7 +180,7 @@ impl Lstm {
         }
     }
 
-    /// Overwrites `p_x` (T, N, D) with the excitation backward of `p_h` (T, N, H), the signal
+    /// Overwrites `p_x` (T, N, D) with the excitation backward of `p_h` (T, N, J), the signal
     /// on every step's output. As in the original: the unit's backward formula (LSTM-5), the
     /// whole gate signal to the input transform and none to W_hc h_{t-1} (LSTM-6: back in time
     /// only through c), then the EB rule of the inner product W_xc (LSTM-7).
@@ -193,13 +195,13 @@ impl Lstm {
     ) {
         let rows = act.steps * act.streams;
         // LSTM-5, LSTM-6: the unit's backward; no recurrent path (back in time only through c)
-        let mut p_a = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4H)
+        let mut p_a = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4J)
         self.backward_through_time(&mut p_a, cont, act, p_h, false);
         // LSTM-7: FC-3 through W_xc on the T*N rows; z from x and W_xc+ only (no b_c)
         self.input_transform.eb_backward(p_x, x, &p_a, rows);
     }
 
-    /// Overwrites `p_x` (T, N, D) with ebr's conserving excitation backward of `p_h` (T, N, H),
+    /// Overwrites `p_x` (T, N, D) with ebr's conserving excitation backward of `p_h` (T, N, J),
     /// the signal on every step's output (`--lstm-rule conserving`; not in the original).
     /// Per stream and unit, from the last step to the first: all of h_t's signal to c_t (LSTM-9),
     /// c_t's signal split between f*c_{t-1} and i*g in proportion to their values, or dropped
@@ -234,8 +236,8 @@ impl Lstm {
             rows * h_n,
             "Lstm::eb_backward_conserving: p_h is (T, N, H)"
         );
-        let mut p_a = vec![0.0f32; rows * 4 * h_n]; // (T, N, 4H): 0 on the i, f, o rows
-        let mut r_c_next = vec![0.0f32; n_n * h_n]; // (N, H): signal on c_t from step t+1
+        let mut p_a = vec![0.0f32; rows * 4 * h_n]; // (T, N, 4J): 0 on the i, f, o rows
+        let mut r_c_next = vec![0.0f32; n_n * h_n]; // (N, J): signal on c_t from step t+1
         for t in (0..t_n).rev() {
             for s in 0..n_n {
                 let row = (t * n_n + s) * h_n;
@@ -270,20 +272,20 @@ impl Lstm {
         self.input_transform.eb_backward(p_x, x, &p_a, rows);
     }
 
-    /// Overwrites `dx` (T, N, D) with the gradient at the input given `dh` (T, N, H): the
+    /// Overwrites `dx` (T, N, D) with the gradient at the input given `dh` (T, N, J): the
     /// unit's backward formula (LSTM-5), the recurrent path through W_hc (LSTM-8), then the
     /// gradient of the inner product W_xc. spec/layers/lstm.md (LSTM-5), (LSTM-8)
     pub fn grad_backward(&self, dx: &mut [f32], cont: &[f32], act: &LstmActivations, dh: &[f32]) {
         let rows = act.steps * act.streams;
         // LSTM-5 with the recurrent path LSTM-8
-        let mut da = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4H)
+        let mut da = vec![0.0f32; rows * 4 * self.hidden]; // (T, N, 4J)
         self.backward_through_time(&mut da, cont, act, dh, true);
         // FC-4 through W_xc on the T*N rows
         self.input_transform.grad_backward(dx, &da, rows);
     }
 
-    /// Overwrites `da` (T, N, 4H), the signal on every step's gate pre-activations, given the
-    /// signal `dh_top` (T, N, H) on the outputs. With `recurrent`, step t also sends
+    /// Overwrites `da` (T, N, 4J), the signal on every step's gate pre-activations, given the
+    /// signal `dh_top` (T, N, J) on the outputs. With `recurrent`, step t also sends
     /// `cont_t * W_hc^T da_t` to h_{t-1} (the gradient); without, nothing (the original's EB).
     /// spec/layers/lstm.md (LSTM-5), (LSTM-6), (LSTM-8)
     fn backward_through_time(
@@ -306,8 +308,8 @@ impl Lstm {
             t_n * n_n * 4 * h_n,
             "Lstm backward: da is (T, N, 4H)"
         );
-        let mut dc_next = vec![0.0f32; n_n * h_n]; // (N, H): signal on c_t from step t+1
-        let mut dh_next = vec![0.0f32; n_n * h_n]; // (N, H): signal on h_t from step t+1 (W_hc)
+        let mut dc_next = vec![0.0f32; n_n * h_n]; // (N, J): signal on c_t from step t+1
+        let mut dh_next = vec![0.0f32; n_n * h_n]; // (N, J): signal on h_t from step t+1 (W_hc)
         for t in (0..t_n).rev() {
             for s in 0..n_n {
                 let row = (t * n_n + s) * h_n;
@@ -338,7 +340,7 @@ impl Lstm {
                 }
             }
             if recurrent && t > 0 {
-                // LSTM-8: dh_{t-1} (N, H) = cont_t * (da_t (N, 4H) * w_hc (4H, H))
+                // LSTM-8: dh_{t-1} (N, J) = cont_t * (da_t (N, 4J) * w_hc (4J, J))
                 let da_t = &da[t * n_n * 4 * h_n..(t + 1) * n_n * 4 * h_n];
                 gemm(
                     n_n,
@@ -367,7 +369,7 @@ impl Lstm {
 mod tests {
     use super::*;
 
-    /// The layer of spec/layers/lstm.md's worked example: D = H = 1, gates i, f, o with
+    /// The layer of spec/layers/lstm.md's worked example: D = J = 1, gates i, f, o with
     /// pre-activation 0 for x = 2 (so that they are exactly 0.5), g = x + 0.5 * h_{t-1}.
     fn example_lstm() -> Lstm {
         Lstm::new(

@@ -1,5 +1,7 @@
 //! Max pooling (Caffe's Pooling with pool: MAX): forward, excitation backward and gradient
 //! backward. spec/layers/pooling.md
+//!
+#![doc = include_str!("../../spec/layers/pooling.md")]
 
 use super::pool_geometry::PoolGeometry;
 

@@ -1,5 +1,7 @@
 //! Temporal mean-pool: the mean over T steps of every unit of a (T, N, D) sequence (Caffe's AVE
 //! pooling over time), as in the captioning model. spec/layers/mean_pool.md
+//!
+#![doc = include_str!("../../spec/layers/mean_pool.md")]
 
 use super::excitation::usable_normalizer;
 
@@ -14,6 +16,7 @@ pub struct MeanPool {
 
 impl MeanPool {
     /// Overwrites `y` (N, D) with `(sum over t of x[t]) / T`. spec/layers/mean_pool.md (MEAN-1)
+    /// In the captioner it makes the clip's feature v. spec/caption.md (CAP-1)
     pub fn forward(&self, y: &mut [f32], x: &[f32]) {
         assert_eq!(
             x.len(),

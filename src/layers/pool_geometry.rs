@@ -54,9 +54,9 @@ impl PoolGeometry {
                 in_width + 2 * pad
             ));
         }
-        // Every window must hold at least one input: (P_out - 1) * S - P < L (spec/layers/
+        // Every window must hold at least one input: (P_out - 1) * St - P < L (spec/layers/
         // pooling.md, POOL-1). With P > 0 the output size's clip ensures it; with P = 0 and
-        // S > K the last window can start past the input, which Caffe reads out of bounds.
+        // St > K the last window can start past the input, which Caffe reads out of bounds.
         for (axis, len) in [("height", in_height), ("width", in_width)] {
             let last_start = (pooled_len(len, kernel, stride, pad) - 1) * stride;
             if last_start >= len + pad {
@@ -106,7 +106,7 @@ impl PoolGeometry {
     }
 }
 
-/// P = ceil((L + 2*pad - K) / S) + 1; if pad > 0 and (P - 1) * S >= L + pad, P - 1.
+/// P = ceil((L + 2*pad - K) / St) + 1; if pad > 0 and (P - 1) * St >= L + pad, P - 1.
 /// spec/layers/pooling.md (POOL-1)
 fn pooled_len(len: usize, kernel: usize, stride: usize, pad: usize) -> usize {
     let mut pooled = (len + 2 * pad - kernel).div_ceil(stride) + 1;
@@ -116,7 +116,7 @@ fn pooled_len(len: usize, kernel: usize, stride: usize, pad: usize) -> usize {
     pooled
 }
 
-/// start = p*S - pad; the AVE factor is min(start + K, L + pad) - start; the window read is
+/// start = p*St - pad; the AVE factor is min(start + K, L + pad) - start; the window read is
 /// [max(start, 0), min(start + K, L)). spec/layers/pooling.md (POOL-2)
 fn window(p: usize, len: usize, kernel: usize, stride: usize, pad: usize) -> Window {
     let start = (p * stride) as isize - pad as isize;
@@ -144,33 +144,33 @@ mod tests {
     /// The POOL-1 and POOL-2 examples of spec/layers/pooling.md, along the rows.
     #[test]
     fn output_sizes_and_windows() {
-        // L = 3, K = 2, S = 2, P = 0: a partial last window, not padded.
+        // L = 3, K = 2, St = 2, P = 0: a partial last window, not padded.
         let g = PoolGeometry::new(1, 3, 3, 2, 2, 0).unwrap();
         assert_eq!(g.out_height(), 2);
         assert_eq!(g.row_window(0), w(0, 2, 2));
         assert_eq!(g.row_window(1), w(2, 3, 1));
 
-        // L = 5, K = 3, S = 2, P = 1: padded rows count in the divisor.
+        // L = 5, K = 3, St = 2, P = 1: padded rows count in the divisor.
         let g = PoolGeometry::new(1, 5, 5, 3, 2, 1).unwrap();
         assert_eq!(g.out_height(), 3);
         assert_eq!(g.row_window(0), w(0, 2, 3));
         assert_eq!(g.row_window(1), w(1, 4, 3));
         assert_eq!(g.row_window(2), w(3, 5, 3));
 
-        // L = 5, K = 2, S = 2, P = 1: ceil gives 4, the window starting in the padding goes.
+        // L = 5, K = 2, St = 2, P = 1: ceil gives 4, the window starting in the padding goes.
         let g = PoolGeometry::new(1, 5, 5, 2, 2, 1).unwrap();
         assert_eq!(g.out_height(), 3);
         assert_eq!(g.row_window(0), w(0, 1, 2));
         assert_eq!(g.row_window(2), w(3, 5, 2));
 
-        // L = 4, K = 3, S = 2, P = 1: the part of the last window past L + P is not counted.
+        // L = 4, K = 3, St = 2, P = 1: the part of the last window past L + P is not counted.
         let g = PoolGeometry::new(1, 4, 4, 3, 2, 1).unwrap();
         assert_eq!(g.out_height(), 3);
         assert_eq!(g.row_window(2), w(3, 4, 2));
     }
 
     /// A stride larger than the kernel without padding can leave the last window empty
-    /// (L = 5, K = 1, S = 3: the third window starts at 5): refused, not read out of bounds.
+    /// (L = 5, K = 1, St = 3: the third window starts at 5): refused, not read out of bounds.
     #[test]
     fn a_window_past_the_input_is_refused() {
         let err = PoolGeometry::new(1, 5, 5, 1, 3, 0).unwrap_err();

@@ -1,4 +1,6 @@
 //! ReLU: forward, excitation backward and gradient backward. spec/layers/relu.md
+//!
+#![doc = include_str!("../../spec/layers/relu.md")]
 
 /// Caffe's `std::max(x, 0)`: 0 for a negative `x`, else `x`, so that a NaN stays NaN (an
 /// overflow below stays visible; `f32::max` would give 0). spec/layers/relu.md (RELU-1)

@@ -1,6 +1,8 @@
 //! Softmax over one axis: forward and gradient backward. It has no excitation backward: EB
 //! starts at the softmax's input (the logits), where the prior is set, as in the original
 //! demo. spec/layers/softmax.md
+//!
+#![doc = include_str!("../../spec/layers/softmax.md")]
 
 /// Softmax of a blob viewed as (outer, channels, inner) over the middle axis (Caffe's `axis`:
 /// outer = product of the axes before it, inner = product of the axes after it).

@@ -22,7 +22,7 @@ pub struct Captioner {
     /// LSTM1 over the embedded previous word: inputs E.
     pub lstm1: Lstm,
     pub lstm2_name: String,
-    /// LSTM2 over u_s = [h1_s ; v]: inputs H1 + D_v, its W_xc = [W_xc | W_xc_static] (CAP-4).
+    /// LSTM2 over u_s = [h1_s ; v]: inputs J1 + D_v, its W_xc = [W_xc | W_xc_static] (CAP-4).
     pub lstm2: Lstm,
     /// D_v: the width of the static input v (the clip's mean feature).
     pub static_width: usize,
@@ -41,7 +41,7 @@ pub struct CaptionForward {
     /// The clip markers of the S steps (0, 1, 1, ...).
     pub cont: Vec<f32>,
     pub lstm1: LstmActivations,
-    /// u: (S, H1 + D_v), LSTM2's input: [h1_s ; v] at every step.
+    /// u: (S, J1 + D_v), LSTM2's input: [h1_s ; v] at every step.
     pub u: Vec<f32>,
     pub lstm2: LstmActivations,
     /// logits: (S, V); probs: their softmax over the vocabulary.
@@ -93,7 +93,7 @@ impl Captioner {
     }
 
     /// CAP-2..CAP-5 for the input words `inputs` (w_0 = the sentence token first) and the
-    /// clip's feature `v` (D_v); `classifier` is the model's vocabulary classifier (V, H2).
+    /// clip's feature `v` (D_v); `classifier` is the model's vocabulary classifier (V, J2).
     /// spec/caption.md (CAP-3, CAP-4, CAP-5)
     pub fn forward(&self, classifier: &Fc, v: &[f32], inputs: &[usize]) -> CaptionForward {
         assert_eq!(v.len(), self.static_width, "Captioner::forward: v is (D_v)");

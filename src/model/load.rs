@@ -388,7 +388,7 @@ fn load_fc(
     Ok(Fc::new(inputs, out, w.data, b))
 }
 
-/// An LSTM's three parameter files: W_xc (4H, D), b_c (4H), W_hc (4H, H).
+/// An LSTM's three parameter files: W_xc (4J, D), b_c (4J), W_hc (4J, J).
 fn load_lstm(
     param: &mut ParamSource,
     name: &str,
@@ -450,7 +450,7 @@ fn load_captioner(
         &format!("{name} recurrent weight W_hc [4H, H]"),
         &[4 * h2, h2],
     )?;
-    // [W_xc | W_xc_static]: (4H2, H1 + D_v), row by row
+    // [W_xc | W_xc_static]: (4J2, J1 + D_v), row by row
     let mut w_u = Vec::with_capacity(4 * h2 * (h1 + static_width));
     for r in 0..4 * h2 {
         w_u.extend_from_slice(&w_xc.data[r * h1..(r + 1) * h1]);

@@ -1,5 +1,7 @@
 //! A model directory: model.json and one .npy per parameter, loaded into layers.
 //! spec/model.md
+//!
+#![doc = include_str!("../../spec/model.md")]
 
 pub mod captioner;
 pub mod forward;

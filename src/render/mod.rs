@@ -4,6 +4,8 @@
 //!
 //! Every file is encoded in memory, then written with `write_atomically` (a temporary file,
 //! then a rename), so that a failure never leaves a half-written file. Errors name the file.
+//!
+#![doc = include_str!("../../spec/render.md")]
 
 pub mod colormap;
 pub mod gif;

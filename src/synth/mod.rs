@@ -12,6 +12,8 @@
 //! - `seed`: the seeds of clips, videos and frames (SYN-9)
 //! - `protocol`: clips made of videos (SYN-9..SYN-12, SYN-16)
 //! - `set`: set.json, the .npy clips and the example frames (SYN-13..SYN-15)
+//!
+#![doc = include_str!("../../spec/synth.md")]
 
 pub mod caption;
 pub mod classes;

@@ -18,6 +18,14 @@ pub fn caffe_case(case: &str) -> PathBuf {
         .join(case)
 }
 
+/// fixtures/caffe-nets/<case>: the net of the Caffe case `case` as an ebr model directory
+/// (model.json and its parameters; fixtures/caffe-nets/README.md).
+pub fn caffe_net(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/caffe-nets")
+        .join(case)
+}
+
 /// Reads fixtures/caffe/<case>/<name>.npy; panics with the path if it cannot.
 pub fn load(case: &str, name: &str) -> Tensor {
     let path = caffe_case(case).join(format!("{name}.npy"));
