@@ -14,7 +14,9 @@ use ebr::npy::write_atomically;
 use ebr::output::OutputDir;
 use ebr::Error;
 
-use super::map_outputs::{clip_json, frames_json, localization_json, write_maps, Localized};
+use super::map_outputs::{
+    clip_json, frames_json, localization_json, write_maps, DrawingArgs, Localized,
+};
 use super::output_text::print_line;
 use super::progress::frame_bar;
 use super::{
@@ -71,6 +73,8 @@ pub struct GroundArgs {
     /// Write maps.npy, summary.json and timeline.svg only (no PNG frames, no GIF).
     #[arg(long)]
     no_overlays: bool,
+    #[command(flatten)]
+    drawing: DrawingArgs,
 }
 
 pub fn run(args: &GroundArgs) -> Result<(), Error> {
@@ -146,6 +150,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         &title,
         args.length,
         !args.no_overlays,
+        &args.drawing,
     )?;
     let summary = summary(
         args,

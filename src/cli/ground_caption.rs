@@ -13,7 +13,7 @@ use ebr::npy::write_atomically;
 use ebr::output::OutputDir;
 use ebr::Error;
 
-use super::map_outputs::{clip_json, frames_json, localization_json, write_maps};
+use super::map_outputs::{clip_json, frames_json, localization_json, write_maps, DrawingArgs};
 use super::output_text::print_line;
 use super::progress::frame_bar;
 use super::{load_input_clip, load_model, Input, LstmRuleArg};
@@ -54,6 +54,8 @@ pub struct GroundCaptionArgs {
     /// Write maps.npy, summary.json and timeline.svg only.
     #[arg(long)]
     no_overlays: bool,
+    #[command(flatten)]
+    drawing: DrawingArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +180,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         &title,
         None,
         !args.no_overlays,
+        &args.drawing,
     )?;
     let [_, h, w] = g.layer_shape;
     let mut summary = json!({

@@ -6,8 +6,11 @@
 //! then a rename), so that a failure never leaves a half-written file. Errors name the file.
 
 pub mod colormap;
+pub mod font;
 pub mod gif;
 pub mod overlay;
+pub mod scale;
+pub mod sheet;
 pub mod timeline;
 
 use std::path::Path;
