@@ -35,6 +35,8 @@ use super::{
 ///   frames/NNNN.png the maps drawn over the frames as the demo does (jet)
 ///   overlay.gif     the overlays animated
 ///   timeline.svg    the per-frame sums over time, the segment shaded
+///   sheet.png       every frame's overlay in a grid, the segment framed, the sums as bars,
+///                   the colour bar (--no-sheet: none)
 ///
 /// Examples:
 ///   ebr ground --model fixtures/caffe/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy --target 3
@@ -70,7 +72,7 @@ pub struct GroundArgs {
     /// Output directory.
     #[arg(long, default_value = "ebr-out", value_name = "DIR")]
     out: PathBuf,
-    /// Write maps.npy, summary.json and timeline.svg only (no PNG frames, no GIF).
+    /// Write no frames/*.png and no overlay.gif (sheet.png is --no-sheet).
     #[arg(long)]
     no_overlays: bool,
     #[command(flatten)]

@@ -23,7 +23,7 @@ use super::{load_input_clip, load_model, Input, LstmRuleArg};
 /// the paper does with ground-truth captions).
 ///
 /// Writes into --out the same files as `ebr ground` (maps.npy, summary.json with the caption
-/// and the word's steps, frames/NNNN.png, overlay.gif, timeline.svg).
+/// and the word's steps, frames/NNNN.png, overlay.gif, timeline.svg, sheet.png).
 ///
 /// Example:
 ///   ebr ground-caption --model fixtures/demo-caption/model --clip fixtures/demo-caption/clip --word square
@@ -51,7 +51,7 @@ pub struct GroundCaptionArgs {
     /// Output directory.
     #[arg(long, default_value = "ebr-out", value_name = "DIR")]
     out: PathBuf,
-    /// Write maps.npy, summary.json and timeline.svg only.
+    /// Write no frames/*.png and no overlay.gif (sheet.png is --no-sheet).
     #[arg(long)]
     no_overlays: bool,
     #[command(flatten)]

@@ -105,7 +105,7 @@ impl Layout {
             rows as u32 * cell_h + (rows as u32 - 1) * CELL_GAP
         };
         let content_w = grid_w.max(MIN_CONTENT_WIDTH);
-        let grid_top = MARGIN + 2 * LINE + BLOCK_GAP;
+        let grid_top = MARGIN + 3 * LINE + BLOCK_GAP;
         let chart_top = grid_top + grid_h + BLOCK_GAP;
         let legend_top = chart_top + LINE + PLOT_HEIGHT + 1 + LINE + BLOCK_GAP;
         let plot = Rect {
@@ -202,15 +202,20 @@ pub fn draw_sheet(sheet: &Sheet) -> Result<RgbImage, Error> {
     let segment = (sheet.segment.0, sheet.segment.1.min(t_n.saturating_sub(1)));
     let in_segment = |t: usize| t_n > 0 && segment.0 <= t && t <= segment.1;
 
-    // Title and subtitle.
-    draw_fitted(
-        &mut image,
-        MARGIN,
-        MARGIN,
-        sheet.title,
-        layout.content_w,
-        TEXT,
-    );
+    // Title (on one or two lines) and subtitle.
+    let mut y = MARGIN;
+    match wrap_in_two(sheet.title, layout.content_w) {
+        Some(lines) => {
+            for line in lines {
+                draw_text(&mut image, MARGIN as i64, y as i64, &line, TEXT_SCALE, TEXT);
+                y += LINE;
+            }
+        }
+        None => {
+            draw_fitted(&mut image, MARGIN, y, sheet.title, layout.content_w, TEXT);
+            y += LINE;
+        }
+    }
     let subtitle = if t_n == 0 {
         "no frames".to_string()
     } else {
@@ -219,14 +224,7 @@ pub fn draw_sheet(sheet: &Sheet) -> Result<RgbImage, Error> {
             segment.0, segment.1, sheet.peak
         )
     };
-    draw_fitted(
-        &mut image,
-        MARGIN,
-        MARGIN + LINE,
-        &subtitle,
-        layout.content_w,
-        SEGMENT,
-    );
+    draw_fitted(&mut image, MARGIN, y, &subtitle, layout.content_w, SEGMENT);
 
     // The grid: every frame's number and its map's largest value above it, the segment's
     // frames in a magenta border.
@@ -420,6 +418,25 @@ fn draw_colour_bar(image: &mut RgbImage, layout: &Layout) {
     }
 }
 
+/// `text` broken at spaces into at most two lines that fit `room` pixels at TEXT_SCALE, or
+/// None if it takes more (a single word too wide included).
+fn wrap_in_two(text: &str, room: u32) -> Option<Vec<String>> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if text_width(&format!("{line} {word}"), TEXT_SCALE) <= room => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+        if text_width(lines.last().expect("a line"), TEXT_SCALE) > room || lines.len() > 2 {
+            return None;
+        }
+    }
+    Some(lines)
+}
+
 /// The scale `text` is drawn at within `room` pixels: TEXT_SCALE if it fits, else 1, and
 /// the text cut with "..." if it does not fit at 1 either.
 fn fitted(text: &str, room: u32) -> (String, u32) {
@@ -476,6 +493,22 @@ mod tests {
         assert_eq!(tick_step(1.5), 2);
         assert_eq!(tick_step(3.0), 5);
         assert_eq!(tick_step(12.0), 20);
+    }
+
+    #[test]
+    fn titles_wrap_onto_two_lines_or_fall_back() {
+        // "abc def" is 82 px at scale 2 (7 characters); "abc" 34.
+        assert_eq!(
+            wrap_in_two("abc def", 82),
+            Some(vec!["abc def".to_string()])
+        );
+        assert_eq!(
+            wrap_in_two("abc def", 81),
+            Some(vec!["abc".to_string(), "def".to_string()])
+        );
+        assert_eq!(wrap_in_two("abc def ghi", 40), None); // three lines
+        assert_eq!(wrap_in_two("abcdefgh", 40), None); // one word too wide
+        assert_eq!(wrap_in_two("", 40), Some(vec![String::new()]));
     }
 
     #[test]
