@@ -6,9 +6,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use ebr::npy::write_npy;
 use ebr::render::sheet::{
     draw_sheet, Layout, Sheet, BAR, BORDER, FRAME, SEGMENT, SEGMENT_BAND, TEXT,
 };
+use ebr::Tensor;
 use image::{Rgb, RgbImage};
 
 /// A sheet of uniform frames of `size` x `size`, colour (40 t, 100, 250 - 30 t), maps of
@@ -380,4 +382,43 @@ fn ground_caption_writes_the_sheet() {
     // 16 frames of 64 x 64, as the action demo: the same layout.
     assert_eq!(dimensions(&out.join("sheet.png")), (872, 1301));
     assert_eq!(dimensions(&out.join("frames/0000.png")), (192, 192));
+}
+
+#[test]
+fn a_sheet_too_large_is_refused_before_the_work() {
+    // The Caffe fixture's net takes 32 x 32 frames (drawn 160 x 160). In one column a row
+    // takes 20 + 168 + 16 = 204 pixels and the sheet is 504 wide: 1,400 frames make about
+    // 504 x 286,000 pixels, past 2^27. Refused with one line, before the grounding, and
+    // nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("long.npy");
+    let t_n = 1400;
+    write_npy(
+        &clip,
+        &Tensor::new(vec![t_n, 3, 32, 32], vec![0.0; t_n * 3 * 32 * 32]),
+    )
+    .unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe/tiny_cnn_lstm");
+    let out = dir.path().join("out");
+    let output = ebr(&[
+        "ground",
+        "--model",
+        model.to_str().unwrap(),
+        "--clip",
+        clip.to_str().unwrap(),
+        "--target",
+        "3",
+        "--sheet-columns",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("ebr: ") && stderr.contains("--no-sheet"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }

@@ -104,6 +104,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
     let down_to = map_blob(&model, &layer)?;
     let clip = load_input_clip(&args.input, &model.input)?;
+    args.drawing.check(&model, &clip)?;
     if let Some(length) = args.length {
         if length == 0 || length > clip.frames {
             return Err(Error::Unsupported {

@@ -121,6 +121,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
     let down_to = map_blob(&model, &layer)?;
     let clip = load_input_clip(&args.input, &model.input)?;
+    args.drawing.check(&model, &clip)?;
     let out = OutputDir::create(&args.out)?;
 
     let bar = frame_bar(2 * clip.frames, args.input.quiet, "caption");

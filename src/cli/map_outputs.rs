@@ -1,6 +1,6 @@
 //! What every grounding subcommand writes about its maps: maps.npy, timeline.svg,
-//! frames/NNNN.png, overlay.gif and sheet.png, and the per-frame part of summary.json (sums, peak points,
-//! the segment). spec/localize.md, spec/render.md
+//! frames/NNNN.png, overlay.gif and sheet.png, and the per-frame part of summary.json (sums,
+//! peak points, the segment). spec/localize.md, spec/render.md
 
 use clap::Args;
 use serde_json::{json, Value};
@@ -14,7 +14,7 @@ use ebr::npy::{write_atomically, write_npy};
 use ebr::output::OutputDir;
 use ebr::render::gif::write_gif;
 use ebr::render::scale::{drawn_size, overlay_at};
-use ebr::render::sheet::{draw_sheet, Sheet};
+use ebr::render::sheet::{draw_sheet, Layout, Sheet};
 use ebr::render::timeline::timeline_svg;
 use ebr::render::write_png;
 use ebr::{Error, Tensor};
@@ -36,6 +36,18 @@ pub struct DrawingArgs {
     /// Do not write sheet.png (every frame's overlay, the segment, the sums, the colour bar).
     #[arg(long)]
     no_sheet: bool,
+}
+
+impl DrawingArgs {
+    /// An error if sheet.png would be too large for `clip`: said before the long work starts.
+    pub fn check(&self, model: &Model, clip: &Clip) -> Result<(), Error> {
+        if self.no_sheet {
+            return Ok(());
+        }
+        let [_, height, width] = model.frame.input_shape();
+        let columns = self.sheet_columns.map(|n| n as usize);
+        Layout::new(clip.frames, columns, height as u32, width as u32).check_size()
+    }
 }
 
 /// The localization of a clip's maps (spec/localize.md, LOC-1..LOC-4).

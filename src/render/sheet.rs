@@ -136,6 +136,22 @@ impl Layout {
         }
     }
 
+    /// An error if the sheet would be larger than MAX_PIXELS (checked by `draw_sheet`, and by
+    /// the commands before the long work starts). spec/render.md (REN-7)
+    pub fn check_size(&self) -> Result<(), Error> {
+        let pixels = self.width as u64 * self.height as u64;
+        if pixels > MAX_PIXELS {
+            return Err(Error::Unsupported {
+                reason: format!(
+                    "sheet.png of {} frames would be {} x {} pixels, more than {MAX_PIXELS}: \
+                     use --no-sheet",
+                    self.frames, self.width, self.height
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Where frame t's overlay is drawn: row t / columns, column t % columns, under its
     /// number and inside its border.
     pub fn image_rect(&self, t: usize) -> Rect {
@@ -188,16 +204,7 @@ pub fn draw_sheet(sheet: &Sheet) -> Result<RgbImage, Error> {
         .first()
         .map_or((0, 0), |f| (f.height(), f.width()));
     let layout = Layout::new(t_n, sheet.columns, frame_h, frame_w);
-    let pixels = layout.width as u64 * layout.height as u64;
-    if pixels > MAX_PIXELS {
-        return Err(Error::Unsupported {
-            reason: format!(
-                "sheet.png of {t_n} frames would be {} x {} pixels, more than {MAX_PIXELS}: \
-                 use --no-sheet, or more --sheet-columns",
-                layout.width, layout.height
-            ),
-        });
-    }
+    layout.check_size()?;
     let mut image = RgbImage::from_pixel(layout.width, layout.height, BACKGROUND);
     let segment = (sheet.segment.0, sheet.segment.1.min(t_n.saturating_sub(1)));
     let in_segment = |t: usize| t_n > 0 && segment.0 <= t && t <= segment.1;
