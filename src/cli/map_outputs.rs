@@ -1,6 +1,7 @@
 //! What every grounding subcommand writes about its maps: maps.npy, timeline.svg,
-//! frames/NNNN.png, overlay.gif and sheet.png, and the per-frame part of summary.json (sums,
-//! peak points, the segment). spec/localize.md, spec/render.md
+//! frames/NNNN.png, overlay.gif and sheet.png, summary.json (the command's own entries, then
+//! the per-frame sums, peak points and the segment), and its report on stdout; `ebr ground`
+//! and `ebr ground-caption` share it (`write_grounding`). spec/localize.md, spec/render.md
 
 use clap::Args;
 use serde_json::{json, Value};
@@ -11,13 +12,93 @@ use ebr::localize::{
 };
 use ebr::model::Model;
 use ebr::npy::{write_atomically, write_npy};
-use ebr::output::OutputDir;
+use ebr::output::{OutputDir, MARKER};
 use ebr::render::gif::write_gif;
 use ebr::render::scale::{drawn_size, overlay_at};
 use ebr::render::sheet::{draw_sheet, Layout, Sheet};
 use ebr::render::timeline::timeline_svg;
 use ebr::render::write_png;
 use ebr::{Error, Tensor};
+
+use super::output_text::print_line;
+
+/// What a grounding command says of its maps, beside what every grounding writes.
+pub struct Report {
+    /// The title of the timeline: what was grounded, with which method, at which layer.
+    pub title: String,
+    /// The command's own entries of summary.json (a JSON object).
+    pub summary: Value,
+    /// The first line on stdout (the prediction, or the caption).
+    pub headline: String,
+    /// What was grounded, for the second line ("square_up", "\"triangle\"").
+    pub subject: String,
+    /// The method's name and the map layer, for the second line.
+    pub method: &'static str,
+    pub layer: String,
+}
+
+/// Writes a grounding's outputs into `out` (maps.npy, timeline.svg, with `overlays` the frames
+/// and the GIF, sheet.png as `drawing` says, then summary.json), commits the directory and
+/// prints the report unless `quiet`. `length` is the known length of the action, if given.
+#[allow(clippy::too_many_arguments)]
+pub fn write_grounding(
+    out: OutputDir,
+    model: &Model,
+    clip: &Clip,
+    clip_path: &std::path::Path,
+    maps: &[f32],
+    layer_shape: [usize; 3],
+    length: Option<usize>,
+    overlays: bool,
+    drawing: &DrawingArgs,
+    quiet: bool,
+    report: Report,
+) -> Result<(), Error> {
+    let localized = write_maps(
+        &out,
+        model,
+        clip,
+        maps,
+        layer_shape,
+        &report.title,
+        length,
+        overlays,
+        drawing,
+    )?;
+    let [_, h, w] = layer_shape;
+    let mut summary = json!({
+        "ebr_version": env!("CARGO_PKG_VERSION"),
+        "model": {"dir": model.dir.display().to_string(), "name": model.name},
+        "clip": clip_json(model, clip, clip_path),
+        "method": report.method,
+        "layer": report.layer,
+        "map_size": [h, w],
+    });
+    let own = report.summary.as_object().into_iter().flatten();
+    let located = localization_json(&localized);
+    for (key, value) in own.chain(located.as_object().into_iter().flatten()) {
+        summary[key] = value.clone();
+    }
+    summary["frames"] = json!(frames_json(model, clip, maps, layer_shape, &localized.sums));
+    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
+    write_atomically(&out.path(MARKER)?, format!("{text}\n").as_bytes())?;
+    let written = out.commit()?;
+    if !quiet {
+        print_line(format_args!("{}", report.headline));
+        print_line(format_args!(
+            "{} of {} at {}: segment frames {}..={} (peak {}, sum {:.4}); {}",
+            report.method,
+            report.subject,
+            report.layer,
+            localized.segment.0,
+            localized.segment.1,
+            localized.peak,
+            localized.sums[localized.peak],
+            written.display()
+        ));
+    }
+    Ok(())
+}
 
 /// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
 const GIF_DELAY_MS: u32 = 83;
@@ -51,7 +132,7 @@ impl DrawingArgs {
 }
 
 /// The localization of a clip's maps (spec/localize.md, LOC-1..LOC-4).
-pub struct Localized {
+struct Localized {
     pub sums: Vec<f32>,
     pub peak: usize,
     pub segment: (usize, usize),
@@ -62,7 +143,7 @@ pub struct Localized {
 /// (unless --no-sheet) sheet.png for `maps` (T, h, w) of a layer of shape `layer_shape`;
 /// `length` is the known length of the action, if given.
 #[allow(clippy::too_many_arguments)]
-pub fn write_maps(
+fn write_maps(
     out: &OutputDir,
     model: &Model,
     clip: &Clip,
@@ -129,7 +210,7 @@ pub fn write_maps(
 }
 
 /// The clip's entry of summary.json.
-pub fn clip_json(model: &Model, clip: &Clip, path: &std::path::Path) -> Value {
+fn clip_json(model: &Model, clip: &Clip, path: &std::path::Path) -> Value {
     let [_, height, width] = model.frame.input_shape();
     let kind = match clip.source {
         ClipSource::Frames { .. } => "frames",
@@ -141,7 +222,7 @@ pub fn clip_json(model: &Model, clip: &Clip, path: &std::path::Path) -> Value {
 
 /// The per-frame entries of summary.json: the frame's source file, its map's sum and peak
 /// point in the model's input frame and in the original frame.
-pub fn frames_json(
+fn frames_json(
     model: &Model,
     clip: &Clip,
     maps: &[f32],
@@ -170,7 +251,7 @@ pub fn frames_json(
 }
 
 /// The localization's entries of summary.json.
-pub fn localization_json(l: &Localized) -> Value {
+fn localization_json(l: &Localized) -> Value {
     json!({
         "segment": {"start": l.segment.0, "end": l.segment.1, "rule": "anchor = peak sum; grow while the next frame's sum >= 0"},
         "window": l.window.map(|(s, e)| json!({"start": s, "end": e, "length": e - s + 1})),
