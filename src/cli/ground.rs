@@ -12,7 +12,7 @@ use ebr::model::Model;
 use ebr::output::OutputDir;
 use ebr::Error;
 
-use super::map_outputs::{write_grounding, Report};
+use super::map_outputs::{write_grounding, DrawingArgs, Report};
 use super::progress::frame_bar;
 use super::{
     load_input_clip, load_model, top_classes, Input, LstmRuleArg, MethodArg, NormalizationArg,
@@ -30,6 +30,8 @@ use super::{
 ///   frames/NNNN.png the maps drawn over the frames as the demo does (jet)
 ///   overlay.gif     the overlays animated
 ///   timeline.svg    the per-frame sums over time, the segment shaded
+///   sheet.png       every frame's overlay in a grid, the segment framed, the sums as bars,
+///                   the colour bar (--no-sheet: none)
 ///
 /// Examples:
 ///   ebr ground --model fixtures/caffe-nets/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy --target 3
@@ -65,9 +67,11 @@ pub struct GroundArgs {
     /// Output directory.
     #[arg(long, default_value = "ebr-out", value_name = "DIR")]
     out: PathBuf,
-    /// Write maps.npy, summary.json and timeline.svg only (no PNG frames, no GIF).
+    /// Write no frames/*.png and no overlay.gif (sheet.png is --no-sheet).
     #[arg(long)]
     no_overlays: bool,
+    #[command(flatten)]
+    drawing: DrawingArgs,
 }
 
 impl GroundArgs {
@@ -90,6 +94,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
     let plan = Plan::from_request(&model, &args.request())?;
     let clip = load_input_clip(input, &model.input)?;
+    args.drawing.check(&model, &clip)?;
     if let Some(length) = args.length {
         plan.check_length(length, clip.frames)?;
     }
@@ -130,6 +135,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         g.layer_shape,
         args.length,
         !args.no_overlays,
+        &args.drawing,
         input.quiet,
         report,
     )

@@ -11,7 +11,7 @@ use ebr::grounding::Method;
 use ebr::output::OutputDir;
 use ebr::Error;
 
-use super::map_outputs::{write_grounding, Report};
+use super::map_outputs::{write_grounding, DrawingArgs, Report};
 use super::progress::frame_bar;
 use super::{load_input_clip, load_model, Input, LstmRuleArg};
 
@@ -20,7 +20,7 @@ use super::{load_input_clip, load_model, Input, LstmRuleArg};
 /// the paper does with ground-truth captions).
 ///
 /// Writes into --out the same files as `ebr ground` (maps.npy, summary.json with the caption
-/// and the word's steps, frames/NNNN.png, overlay.gif, timeline.svg).
+/// and the word's steps, frames/NNNN.png, overlay.gif, timeline.svg, sheet.png).
 ///
 /// Example:
 ///   ebr ground-caption --model fixtures/demo-caption/model --clip fixtures/demo-caption/clip --word square
@@ -48,9 +48,11 @@ pub struct GroundCaptionArgs {
     /// Output directory.
     #[arg(long, default_value = "ebr-out", value_name = "DIR")]
     out: PathBuf,
-    /// Write maps.npy, summary.json and timeline.svg only.
+    /// Write no frames/*.png and no overlay.gif (sheet.png is --no-sheet).
     #[arg(long)]
     no_overlays: bool,
+    #[command(flatten)]
+    drawing: DrawingArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +85,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
     let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
     let plan = CaptionPlan::from_request(&model, &args.request())?;
     let clip = load_input_clip(input, &model.input)?;
+    args.drawing.check(&model, &clip)?;
     let out = OutputDir::create(&args.out)?;
 
     let bar = frame_bar(2 * clip.frames, input.quiet, "caption");
@@ -132,6 +135,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         g.layer_shape,
         None,
         !args.no_overlays,
+        &args.drawing,
         input.quiet,
         report,
     )

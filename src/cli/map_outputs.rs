@@ -1,8 +1,9 @@
 //! What every grounding subcommand writes about its maps: maps.npy, timeline.svg,
-//! frames/NNNN.png and overlay.gif, summary.json (the command's own entries, then the
-//! per-frame sums, peak points and the segment), and its report on stdout; `ebr ground` and
-//! `ebr ground-caption` share it (`write_grounding`). spec/localize.md, spec/render.md
+//! frames/NNNN.png, overlay.gif and sheet.png, summary.json (the command's own entries, then
+//! the per-frame sums, peak points and the segment), and its report on stdout; `ebr ground`
+//! and `ebr ground-caption` share it (`write_grounding`). spec/localize.md, spec/render.md
 
+use clap::Args;
 use serde_json::{json, Value};
 
 use ebr::clip::{deprocess_frame, Clip, ClipSource};
@@ -13,7 +14,8 @@ use ebr::model::Model;
 use ebr::npy::{write_atomically, write_npy};
 use ebr::output::{OutputDir, MARKER};
 use ebr::render::gif::write_gif;
-use ebr::render::overlay::overlay;
+use ebr::render::scale::{drawn_size, overlay_at};
+use ebr::render::sheet::{draw_sheet, Layout, Sheet};
 use ebr::render::timeline::timeline_svg;
 use ebr::render::write_png;
 use ebr::{Error, Tensor};
@@ -36,8 +38,8 @@ pub struct Report {
 }
 
 /// Writes a grounding's outputs into `out` (maps.npy, timeline.svg, with `overlays` the frames
-/// and the GIF, then summary.json), commits the directory and prints the report unless
-/// `quiet`. `length` is the known length of the action, if given.
+/// and the GIF, sheet.png as `drawing` says, then summary.json), commits the directory and
+/// prints the report unless `quiet`. `length` is the known length of the action, if given.
 #[allow(clippy::too_many_arguments)]
 pub fn write_grounding(
     out: OutputDir,
@@ -48,6 +50,7 @@ pub fn write_grounding(
     layer_shape: [usize; 3],
     length: Option<usize>,
     overlays: bool,
+    drawing: &DrawingArgs,
     quiet: bool,
     report: Report,
 ) -> Result<(), Error> {
@@ -60,6 +63,7 @@ pub fn write_grounding(
         &report.title,
         length,
         overlays,
+        drawing,
     )?;
     let [_, h, w] = layer_shape;
     let mut summary = json!({
@@ -99,6 +103,34 @@ pub fn write_grounding(
 /// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
 const GIF_DELAY_MS: u32 = 83;
 
+/// How the maps are drawn: the overlays' size and the contact sheet. spec/render.md (REN-6,
+/// REN-7)
+#[derive(Args, Debug)]
+pub struct DrawingArgs {
+    /// The shorter side of frames/*.png and overlay.gif in pixels (default: the frame's own
+    /// size, enlarged by a whole factor to at least 160).
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    overlay_size: Option<u32>,
+    /// Columns of sheet.png's grid of frames (default: ceil(sqrt(T))).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    sheet_columns: Option<u32>,
+    /// Do not write sheet.png (every frame's overlay, the segment, the sums, the colour bar).
+    #[arg(long)]
+    no_sheet: bool,
+}
+
+impl DrawingArgs {
+    /// An error if sheet.png would be too large for `clip`: said before the long work starts.
+    pub fn check(&self, model: &Model, clip: &Clip) -> Result<(), Error> {
+        if self.no_sheet {
+            return Ok(());
+        }
+        let [_, height, width] = model.frame.input_shape();
+        let columns = self.sheet_columns.map(|n| n as usize);
+        Layout::new(clip.frames, columns, height as u32, width as u32).check_size()
+    }
+}
+
 /// The localization of a clip's maps (spec/localize.md, LOC-1..LOC-4).
 struct Localized {
     pub sums: Vec<f32>,
@@ -107,9 +139,9 @@ struct Localized {
     pub window: Option<(usize, usize)>,
 }
 
-/// Writes maps.npy, timeline.svg and (with `overlays`) frames/NNNN.png and overlay.gif for
-/// `maps` (T, h, w) of a layer of shape `layer_shape`; `length` is the known length of the
-/// action, if given.
+/// Writes maps.npy, timeline.svg, (with `overlays`) frames/NNNN.png and overlay.gif, and
+/// (unless --no-sheet) sheet.png for `maps` (T, h, w) of a layer of shape `layer_shape`;
+/// `length` is the known length of the action, if given.
 #[allow(clippy::too_many_arguments)]
 fn write_maps(
     out: &OutputDir,
@@ -120,6 +152,7 @@ fn write_maps(
     title: &str,
     length: Option<usize>,
     overlays: bool,
+    drawing: &DrawingArgs,
 ) -> Result<Localized, Error> {
     let [_, h, w] = layer_shape;
     let t_n = clip.frames;
@@ -135,17 +168,38 @@ fn write_maps(
         &out.path("timeline.svg")?,
         timeline_svg(&sums, Some(segment), Some(peak), title).as_bytes(),
     )?;
+    let [c, height, width] = model.frame.input_shape();
+    let images: Vec<_> = (0..t_n)
+        .map(|t| {
+            deprocess_frame(
+                &clip.data[t * c * height * width..][..c * height * width],
+                &model.input,
+            )
+        })
+        .collect();
     if overlays {
-        let [c, height, width] = model.frame.input_shape();
+        let size = drawn_size(height as u32, width as u32, drawing.overlay_size);
         let mut drawn = Vec::with_capacity(t_n);
-        for t in 0..t_n {
-            let frame = &clip.data[t * c * height * width..(t + 1) * c * height * width];
-            let image = deprocess_frame(frame, &model.input);
-            let picture = overlay(&image, &maps[t * h * w..(t + 1) * h * w], h, w);
+        for (t, image) in images.iter().enumerate() {
+            let picture = overlay_at(image, &maps[t * h * w..(t + 1) * h * w], h, w, size);
             write_png(&out.path(&format!("frames/{t:04}.png"))?, &picture)?;
             drawn.push(picture);
         }
         write_gif(&out.path("overlay.gif")?, &drawn, GIF_DELAY_MS)?;
+    }
+    if !drawing.no_sheet {
+        let sheet = Sheet {
+            frames: &images,
+            maps,
+            map_h: h,
+            map_w: w,
+            sums: &sums,
+            segment,
+            peak,
+            title,
+            columns: drawing.sheet_columns.map(|n| n as usize),
+        };
+        write_png(&out.path("sheet.png")?, &draw_sheet(&sheet)?)?;
     }
     Ok(Localized {
         sums,

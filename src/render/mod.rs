@@ -8,8 +8,11 @@
 #![doc = include_str!("../../spec/render.md")]
 
 pub mod colormap;
+pub mod font;
 pub mod gif;
 pub mod overlay;
+pub mod scale;
+pub mod sheet;
 pub mod timeline;
 
 use std::path::Path;
