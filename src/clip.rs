@@ -14,6 +14,7 @@ use crate::budget::Budget;
 use crate::error::Error;
 use crate::model::{ChannelOrder, InputSpec};
 use crate::npy::read_npy_checked;
+use crate::resize::resize_bilinear;
 use crate::tensor::shape_string;
 
 /// The file endings (compared without case) of the frames in a clip directory.
@@ -482,74 +483,6 @@ fn load_planes(image: &RgbImage, planes: usize) -> Vec<f64> {
         }
     }
     v
-}
-
-/// The two source samples and the weight of the second, for each output position along one
-/// axis of a bilinear resize from `in_len` to `out_len`.
-struct Taps {
-    first: Vec<usize>,
-    second: Vec<usize>,
-    t: Vec<f64>,
-}
-
-/// spec/preprocess.md (PRE-2) along one axis: s = (d + 0.5) * in / out - 0.5 clamped to
-/// [0, in - 1]; samples floor(s) and floor(s) + 1 (clamped), weight of the second s - floor(s).
-fn taps(in_len: usize, out_len: usize) -> Taps {
-    let ratio = in_len as f64 / out_len as f64;
-    let last = (in_len - 1) as f64;
-    let mut taps = Taps {
-        first: Vec::with_capacity(out_len),
-        second: Vec::with_capacity(out_len),
-        t: Vec::with_capacity(out_len),
-    };
-    for d in 0..out_len {
-        let s = ((d as f64 + 0.5) * ratio - 0.5).clamp(0.0, last);
-        let first = s.floor() as usize;
-        taps.first.push(first);
-        taps.second.push((first + 1).min(in_len - 1));
-        taps.t.push(s - first as f64);
-    }
-    taps
-}
-
-/// skimage.transform.resize(x, out_size, order=1, mode='nearest') without anti-aliasing, on
-/// each of the `planes` planes of `x` (planes, in_h, in_w); returns (planes, out_h, out_w).
-/// Bilinear with pixel centres at half-integers; positions past the edge take the edge value.
-/// Sizes must be >= 1. spec/preprocess.md (PRE-2)
-pub fn resize_bilinear(
-    x: &[f64],
-    planes: usize,
-    in_size: [usize; 2],
-    out_size: [usize; 2],
-) -> Vec<f64> {
-    let (in_h, in_w) = (in_size[0], in_size[1]);
-    let (out_h, out_w) = (out_size[0], out_size[1]);
-    assert!(
-        in_h > 0 && in_w > 0 && out_h > 0 && out_w > 0,
-        "resize_bilinear: sizes {in_size:?} -> {out_size:?} must be >= 1"
-    );
-    assert_eq!(
-        x.len(),
-        planes * in_h * in_w,
-        "resize_bilinear: x has {} values, expected {planes} x {in_h} x {in_w}",
-        x.len()
-    );
-    let rows = taps(in_h, out_h);
-    let cols = taps(in_w, out_w);
-    let mut y = vec![0.0f64; planes * out_h * out_w]; // (K, out_h, out_w)
-    for k in 0..planes {
-        let plane = &x[k * in_h * in_w..(k + 1) * in_h * in_w];
-        for i in 0..out_h {
-            let (r0, r1, ty) = (rows.first[i], rows.second[i], rows.t[i]);
-            for j in 0..out_w {
-                let (c0, c1, tx) = (cols.first[j], cols.second[j], cols.t[j]);
-                let top = (1.0 - tx) * plane[r0 * in_w + c0] + tx * plane[r0 * in_w + c1];
-                let bottom = (1.0 - tx) * plane[r1 * in_w + c0] + tx * plane[r1 * in_w + c1];
-                y[(k * out_h + i) * out_w + j] = (1.0 - ty) * top + ty * bottom;
-            }
-        }
-    }
-    y
 }
 
 /// The inverse of PRE-4 for drawing: the model's input frame (C, H, W) back to an RGB u8

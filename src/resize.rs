@@ -1,6 +1,11 @@
+//! The two resizers, each with its own reason:
+//! - `resize_bilinear` for frames: the demo's preprocessing (skimage's order-1 resize), so that
+//!   ebr's input is the original's to the bit (spec/preprocess.md, PRE-2);
+//! - `resize_bicubic` for saliency maps: drawing and the pointing game's peak point, with a
+//!   cubic a porter can reproduce to the pixel (spec/render.md, REN-2; spec/localize.md, LOC-5).
+//!
 //! Bicubic resizing of a saliency map: separable cubic convolution (Keys, a = -0.5, also called
 //! Catmull-Rom), pixel centres at half-integers, edge pixels replicated, no anti-aliasing.
-//! spec/render.md (REN-2), used by spec/localize.md (LOC-5)
 //!
 //! This is ebr's definition of "bicubic". The original demo drew with skimage's
 //! `resize(order=3, mode='nearest')`, a cubic *spline* interpolation, which is not the same
@@ -40,7 +45,7 @@ pub fn cubic_weight(x: f64) -> f64 {
 /// (pixel centres at half-integers); with `i0 = floor(src)` and `t = src - i0` the taps are
 /// `i0 - 1, i0, i0 + 1, i0 + 2` with weights `W(t + 1), W(t), W(1 - t), W(2 - t)`.
 /// spec/render.md (REN-2)
-fn taps(size_in: usize, size_out: usize) -> Vec<[(usize, f64); 4]> {
+fn cubic_taps(size_in: usize, size_out: usize) -> Vec<[(usize, f64); 4]> {
     let scale = size_in as f64 / size_out as f64;
     let last = size_in as i64 - 1;
     let mut all = Vec::with_capacity(size_out);
@@ -83,8 +88,8 @@ pub fn resize_bicubic(map: &[f32], h: usize, w: usize, out_h: usize, out_w: usiz
     if h == 0 || w == 0 {
         return vec![0.0; out_h * out_w];
     }
-    let columns = taps(w, out_w); // out_w x 4 taps into a row
-    let rows = taps(h, out_h); // out_h x 4 taps into a column
+    let columns = cubic_taps(w, out_w); // out_w x 4 taps into a row
+    let rows = cubic_taps(h, out_h); // out_h x 4 taps into a column
 
     // 1. along every row: across (h, out_w)
     let mut across = vec![0.0f64; h * out_w];
@@ -114,6 +119,74 @@ pub fn resize_bicubic(map: &[f32], h: usize, w: usize, out_h: usize, out_w: usiz
         }
     }
     out
+}
+
+/// The two source samples and the weight of the second, for each output position along one
+/// axis of a bilinear resize from `in_len` to `out_len`.
+struct BilinearTaps {
+    first: Vec<usize>,
+    second: Vec<usize>,
+    t: Vec<f64>,
+}
+
+/// spec/preprocess.md (PRE-2) along one axis: s = (d + 0.5) * in / out - 0.5 clamped to
+/// [0, in - 1]; samples floor(s) and floor(s) + 1 (clamped), weight of the second s - floor(s).
+fn bilinear_taps(in_len: usize, out_len: usize) -> BilinearTaps {
+    let ratio = in_len as f64 / out_len as f64;
+    let last = (in_len - 1) as f64;
+    let mut taps = BilinearTaps {
+        first: Vec::with_capacity(out_len),
+        second: Vec::with_capacity(out_len),
+        t: Vec::with_capacity(out_len),
+    };
+    for d in 0..out_len {
+        let s = ((d as f64 + 0.5) * ratio - 0.5).clamp(0.0, last);
+        let first = s.floor() as usize;
+        taps.first.push(first);
+        taps.second.push((first + 1).min(in_len - 1));
+        taps.t.push(s - first as f64);
+    }
+    taps
+}
+
+/// skimage.transform.resize(x, out_size, order=1, mode='nearest') without anti-aliasing, on
+/// each of the `planes` planes of `x` (planes, in_h, in_w); returns (planes, out_h, out_w).
+/// Bilinear with pixel centres at half-integers; positions past the edge take the edge value.
+/// Sizes must be >= 1. spec/preprocess.md (PRE-2)
+pub fn resize_bilinear(
+    x: &[f64],
+    planes: usize,
+    in_size: [usize; 2],
+    out_size: [usize; 2],
+) -> Vec<f64> {
+    let (in_h, in_w) = (in_size[0], in_size[1]);
+    let (out_h, out_w) = (out_size[0], out_size[1]);
+    assert!(
+        in_h > 0 && in_w > 0 && out_h > 0 && out_w > 0,
+        "resize_bilinear: sizes {in_size:?} -> {out_size:?} must be >= 1"
+    );
+    assert_eq!(
+        x.len(),
+        planes * in_h * in_w,
+        "resize_bilinear: x has {} values, expected {planes} x {in_h} x {in_w}",
+        x.len()
+    );
+    let rows = bilinear_taps(in_h, out_h);
+    let cols = bilinear_taps(in_w, out_w);
+    let mut y = vec![0.0f64; planes * out_h * out_w]; // (K, out_h, out_w)
+    for k in 0..planes {
+        let plane = &x[k * in_h * in_w..(k + 1) * in_h * in_w];
+        for i in 0..out_h {
+            let (r0, r1, ty) = (rows.first[i], rows.second[i], rows.t[i]);
+            for j in 0..out_w {
+                let (c0, c1, tx) = (cols.first[j], cols.second[j], cols.t[j]);
+                let top = (1.0 - tx) * plane[r0 * in_w + c0] + tx * plane[r0 * in_w + c1];
+                let bottom = (1.0 - tx) * plane[r1 * in_w + c0] + tx * plane[r1 * in_w + c1];
+                y[(k * out_h + i) * out_w + j] = (1.0 - ty) * top + ty * bottom;
+            }
+        }
+    }
+    y
 }
 
 #[cfg(test)]

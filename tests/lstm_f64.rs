@@ -19,9 +19,9 @@ use std::path::Path;
 
 use common::{assert_close, caffe_net, load};
 use ebr::grounding::{ground, temporal_attention, Method, Normalization, Options, Prior};
-use ebr::model::{forward_clip, ClipForward, Execution};
 use ebr::layers::{LstmActivations, LstmEbRule};
 use ebr::model::temporal::clip_markers;
+use ebr::model::{forward_clip, ClipForward, Execution};
 use ebr::model::{Model, TemporalLayer};
 use ebr::npy::read_tensor;
 use ebr::Tensor;

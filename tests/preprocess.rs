@@ -8,11 +8,10 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ebr::clip::{
-    deprocess_frame, load_clip, preprocess_frame, resize_bilinear, ClipSource, FrameGeometry,
-};
+use ebr::clip::{deprocess_frame, load_clip, preprocess_frame, ClipSource, FrameGeometry};
 use ebr::model::{ChannelOrder, InputSpec};
 use ebr::npy::write_npy;
+use ebr::resize::resize_bilinear;
 use ebr::Tensor;
 use image::{Rgb, RgbImage};
 
