@@ -37,7 +37,9 @@ fn ok(args: &[&str]) {
     );
 }
 
-/// Every file under `dir` (relative path -> bytes), in sorted order.
+/// Every file under `dir` (relative path -> bytes), in sorted order; the marker `.ebr-output`
+/// left out and summary.json without its `run_id`, the run's identity, which differs in every
+/// run by design (spec/outputs.md, OUT-1).
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -46,13 +48,27 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else {
-                let bytes = fs::read(&path).unwrap();
+            } else if path.file_name().unwrap() != ".ebr-output" {
+                let mut bytes = fs::read(&path).unwrap();
+                if path.file_name().unwrap() == "summary.json" {
+                    bytes = without_run_id(&bytes);
+                }
                 files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
             }
         }
     }
     files
+}
+
+/// summary.json's text without its `run_id` line.
+fn without_run_id(summary: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(summary.to_vec()).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with("  \"run_id\": "))
+        .collect();
+    assert_eq!(kept.len() + 1, text.lines().count(), "one run_id line");
+    kept.join("\n").into_bytes()
 }
 
 fn read_json(path: &Path) -> Value {

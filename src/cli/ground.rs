@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use ebr::clip::Clip;
 use ebr::grounding::{forward_clip, ground, map_blob, Grounding, Options};
 use ebr::model::Model;
-use ebr::npy::write_atomically;
-use ebr::output::OutputDir;
+use ebr::output::{OutputDir, OutputKind, SUMMARY};
 use ebr::Error;
 
-use super::map_outputs::{clip_json, frames_json, localization_json, write_maps, Localized};
+use super::map_outputs::{
+    clip_json, frames_json, input_paths, localization_json, write_maps, Localized,
+};
 use super::output_text::print_line;
 use super::progress::frame_bar;
 use super::{
@@ -25,7 +26,8 @@ use super::{
 /// Ground a class in a clip: a signed saliency map per frame at a layer, the frames' sums over
 /// time, the action's segment, and overlays.
 ///
-/// Writes into --out (replaced as a whole, only if it is an earlier ebr output or empty):
+/// Writes into --out (replaced as a whole, only if it is an earlier ebr output of ground or
+/// empty; spec/outputs.md):
 ///   maps.npy        (T, h, w) float32, the signed maps at --layer
 ///   summary.json    model, clip, method, target, top-5 predictions, per-frame sums and peak
 ///                   points (in the model's input frame and in the original frame), the
@@ -33,6 +35,7 @@ use super::{
 ///   frames/NNNN.png the maps drawn over the frames as the demo does (jet)
 ///   overlay.gif     the overlays animated
 ///   timeline.svg    the per-frame sums over time, the segment shaded
+///   .ebr-output     the marker of an ebr output, with the run's id (also in summary.json)
 ///
 /// Examples:
 ///   ebr ground --model fixtures/caffe/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy --target 3
@@ -108,7 +111,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
             });
         }
     }
-    let out = OutputDir::create(&args.out)?;
+    let out = OutputDir::create(&args.out, &input_paths(&args.input), OutputKind::Ground)?;
 
     let bar = frame_bar(2 * clip.frames, args.input.quiet, method.name());
     let progress = |n: usize| bar.inc(n as u64);
@@ -156,11 +159,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
         &grounding,
         &localized,
     );
-    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
-    write_atomically(
-        &out.path(ebr::output::MARKER)?,
-        format!("{text}\n").as_bytes(),
-    )?;
+    out.write_json(SUMMARY, &summary)?;
     let written = out.commit()?;
 
     if !args.input.quiet {

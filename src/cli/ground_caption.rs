@@ -9,11 +9,10 @@ use serde_json::json;
 use ebr::grounding::caption::{check_caption_word, ground_caption, CaptionOptions};
 use ebr::grounding::{forward_clip, map_blob, Method};
 use ebr::model::captioner::{Captioner, SENTENCE};
-use ebr::npy::write_atomically;
-use ebr::output::OutputDir;
+use ebr::output::{OutputDir, OutputKind, SUMMARY};
 use ebr::Error;
 
-use super::map_outputs::{clip_json, frames_json, localization_json, write_maps};
+use super::map_outputs::{clip_json, frames_json, input_paths, localization_json, write_maps};
 use super::output_text::print_line;
 use super::progress::frame_bar;
 use super::{load_input_clip, load_model, Input, LstmRuleArg};
@@ -119,7 +118,11 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
     let down_to = map_blob(&model, &layer)?;
     let clip = load_input_clip(&args.input, &model.input)?;
-    let out = OutputDir::create(&args.out)?;
+    let out = OutputDir::create(
+        &args.out,
+        &input_paths(&args.input),
+        OutputKind::GroundCaption,
+    )?;
 
     let bar = frame_bar(2 * clip.frames, args.input.quiet, "caption");
     let progress = |n: usize| bar.inc(n as u64);
@@ -213,11 +216,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
         g.layer_shape,
         &localized.sums
     ));
-    let json_text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
-    write_atomically(
-        &out.path(ebr::output::MARKER)?,
-        format!("{json_text}\n").as_bytes(),
-    )?;
+    out.write_json(SUMMARY, &summary)?;
     let written = out.commit()?;
     if !args.input.quiet {
         print_line(format_args!(

@@ -10,7 +10,7 @@ use ebr::localize::{
 };
 use ebr::model::Model;
 use ebr::npy::{write_atomically, write_npy};
-use ebr::output::OutputDir;
+use ebr::output::{InputPath, OutputDir};
 use ebr::render::gif::write_gif;
 use ebr::render::overlay::overlay;
 use ebr::render::timeline::timeline_svg;
@@ -26,6 +26,14 @@ pub struct Localized {
     pub peak: usize,
     pub segment: (usize, usize),
     pub window: Option<(usize, usize)>,
+}
+
+/// The inputs of a grounding command, which its --out must not touch (spec/outputs.md, OUT-4).
+pub fn input_paths(input: &super::Input) -> Vec<InputPath> {
+    vec![
+        InputPath::new("the model directory (--model)", &input.model),
+        InputPath::new("the clip (--clip)", &input.clip),
+    ]
 }
 
 /// Writes maps.npy, timeline.svg and (with `overlays`) frames/NNNN.png and overlay.gif for
