@@ -11,6 +11,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 fn fixture() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe/tiny_cnn_lstm")
 }
@@ -43,19 +45,8 @@ fn ground(clip: &Path, out: &Path, extra: &[&str]) -> (Vec<u8>, Vec<u8>) {
     );
     (
         fs::read(out.join("maps.npy")).unwrap(),
-        without_run_id(&fs::read_to_string(out.join("summary.json")).unwrap()),
+        common::without_run_id(&fs::read_to_string(out.join("summary.json")).unwrap()),
     )
-}
-
-/// summary.json's text without its `run_id` line: the run's identity, different in every run
-/// by design (spec/outputs.md, OUT-1); everything else must be the same bytes.
-fn without_run_id(summary: &str) -> Vec<u8> {
-    let kept: Vec<&str> = summary
-        .lines()
-        .filter(|line| !line.starts_with("  \"run_id\": "))
-        .collect();
-    assert_eq!(kept.len() + 1, summary.lines().count(), "one run_id line");
-    kept.join("\n").into_bytes()
 }
 
 /// Grounds `clip` with every method and execution choice and asserts every run's files equal

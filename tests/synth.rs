@@ -17,6 +17,8 @@ use ebr::synth::{
 };
 use serde_json::Value;
 
+mod common;
+
 fn ebr(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ebr"))
         .args(args)
@@ -51,24 +53,13 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             } else if path.file_name().unwrap() != ".ebr-output" {
                 let mut bytes = fs::read(&path).unwrap();
                 if path.file_name().unwrap() == "summary.json" {
-                    bytes = without_run_id(&bytes);
+                    bytes = common::without_run_id(&String::from_utf8(bytes).unwrap());
                 }
                 files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
             }
         }
     }
     files
-}
-
-/// summary.json's text without its `run_id` line.
-fn without_run_id(summary: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8(summary.to_vec()).unwrap();
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|line| !line.starts_with("  \"run_id\": "))
-        .collect();
-    assert_eq!(kept.len() + 1, text.lines().count(), "one run_id line");
-    kept.join("\n").into_bytes()
 }
 
 fn read_json(path: &Path) -> Value {
