@@ -8,10 +8,12 @@ mod common;
 
 use common::{assert_close, caffe_case, load};
 use ebr::grounding::{
-    channel_sum, forward_clip, frame_backward, ground, map_blob, temporal_attention, ClipForward,
-    Execution, Method, Normalization, Options, Prior,
+    channel_sum, frame_backward, ground, map_blob, temporal_attention, Method, Normalization,
+    Options, Prior,
 };
-use ebr::model::{Model, Rule};
+use ebr::layers::{LstmEbRule, Rule};
+use ebr::model::Model;
+use ebr::model::{forward_clip, ClipForward, Execution};
 
 /// A net of eight layers against the original, in f32: the fixtures' README expects an
 /// independent f32 implementation within 1e-4 of the largest value (relative) for the nets.
@@ -23,12 +25,16 @@ fn model(case: &str) -> Model {
 
 fn no_progress(_: usize) {}
 
-fn run_forward(model: &Model, case: &str, execution: &Execution) -> (Vec<f32>, ClipForward) {
-    let clip = load(case, "input");
-    let frames = clip.shape[0];
-    // Blob 0 up kept: every map layer of the tests can be reached.
-    let fwd = forward_clip(model, &clip.data, frames, execution, Some(0), &no_progress);
-    (clip.data, fwd)
+/// The fixture's input clip (T, C, H, W).
+fn load_clip(case: &str) -> Vec<f32> {
+    load(case, "input").data
+}
+
+/// The forward pass of the fixture's clip, keeping blob 0 up: every map layer of the tests can
+/// be reached.
+fn run_forward<'c>(model: &Model, clip: &'c [f32], execution: &Execution) -> ClipForward<'c> {
+    let frames = clip.len() / model.frame.blob_shapes[0].iter().product::<usize>();
+    forward_clip(model, clip, frames, execution, Some(0), &no_progress)
 }
 
 /// Every frame blob of the fixture's net (conv1..fc7, after the in-place ReLUs) against its
@@ -65,7 +71,8 @@ fn prior_last(method: Method, class: usize, layer: &str) -> Options {
 fn tiny_cnn_lstm_forward_matches_caffe() {
     let case = "tiny_cnn_lstm";
     let model = model(case);
-    let (clip, fwd) = run_forward(&model, case, &Execution::default());
+    let clip = load_clip(case);
+    let fwd = run_forward(&model, &clip, &Execution::default());
     assert_frame_blobs_match(case, &model, &clip, fwd.frames);
     assert_close(
         "features = fc7",
@@ -92,7 +99,8 @@ fn tiny_cnn_lstm_forward_matches_caffe() {
 fn tiny_cnn_lstm_cebr_ebr_match_caffe_for_both_priors_and_classes() {
     let case = "tiny_cnn_lstm";
     let model = model(case);
-    let (clip, fwd) = run_forward(&model, case, &Execution::default());
+    let clip = load_clip(case);
+    let fwd = run_forward(&model, &clip, &Execution::default());
     for class in [3usize, 7] {
         for (prior, prior_name) in [(Prior::Last, "last"), (Prior::All, "all")] {
             let tag = format!("c{class}_{prior_name}");
@@ -143,7 +151,7 @@ fn tiny_cnn_lstm_cebr_ebr_match_caffe_for_both_priors_and_classes() {
                         normalization: Normalization::Demo,
                         lstm_rule: ebr::layers::LstmEbRule::Original,
                     };
-                    let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+                    let g = ground(&model, &fwd, &options, &no_progress).unwrap();
                     let m = method.name();
                     if method == Method::Cebr {
                         assert_close(
@@ -175,11 +183,12 @@ fn tiny_cnn_lstm_cebr_ebr_match_caffe_for_both_priors_and_classes() {
 fn tiny_cnn_lstm_bpr_matches_caffe() {
     let case = "tiny_cnn_lstm";
     let model = model(case);
-    let (clip, fwd) = run_forward(&model, case, &Execution::default());
+    let clip = load_clip(case);
+    let fwd = run_forward(&model, &clip, &Execution::default());
     for class in [3usize, 7] {
         for layer in ["conv3", "conv2", "conv1"] {
             let options = prior_last(Method::Bpr, class, layer);
-            let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+            let g = ground(&model, &fwd, &options, &no_progress).unwrap();
             assert_close(
                 &format!("c{class} bpr map {layer}"),
                 &g.maps,
@@ -189,7 +198,7 @@ fn tiny_cnn_lstm_bpr_matches_caffe() {
         }
         // The gradient at the feature blob after relu7 and drop7 (the blob fc7's diff).
         let options = prior_last(Method::Bpr, class, "fc7");
-        let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+        let g = ground(&model, &fwd, &options, &no_progress).unwrap();
         assert_close(
             &format!("c{class} bpr fc7"),
             &g.layer_signal,
@@ -203,7 +212,8 @@ fn tiny_cnn_lstm_bpr_matches_caffe() {
 fn tiny_cnn_meanpool_matches_caffe() {
     let case = "tiny_cnn_meanpool";
     let model = model(case);
-    let (clip, fwd) = run_forward(&model, case, &Execution::default());
+    let clip = load_clip(case);
+    let fwd = run_forward(&model, &clip, &Execution::default());
     assert_frame_blobs_match(case, &model, &clip, fwd.frames);
     assert_close(
         "meanpool forward",
@@ -244,7 +254,7 @@ fn tiny_cnn_meanpool_matches_caffe() {
             (Method::Bpr, "bp"),
         ] {
             let options = prior_last(method, class, layer);
-            let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+            let g = ground(&model, &fwd, &options, &no_progress).unwrap();
             if layer == "conv3" && method == Method::Ebr {
                 // The whole EB blob at conv3, every channel (the fixture's c3_eb_conv3).
                 assert_close(
@@ -272,14 +282,19 @@ fn tiny_cnn_meanpool_matches_caffe() {
     }
     // The gradient at the feature blob after relu7 and drop7 (the blob fc7's diff).
     let options = prior_last(Method::Bpr, class, "fc7");
-    let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+    let g = ground(&model, &fwd, &options, &no_progress).unwrap();
     assert_close(
         "meanpool bp fc7",
         &g.layer_signal,
         &load(case, "c3_bp_fc7").data,
         NET,
     );
-    let _ = (channel_sum, frame_backward, map_blob, Rule::Excitation);
+    let _ = (
+        channel_sum,
+        frame_backward,
+        map_blob,
+        Rule::Excitation(LstmEbRule::Original),
+    );
 }
 
 /// The per-frame arrays of this fixture (`c*_eb_*`, `c*_ceb_*`) are exactly 0: in its net the
@@ -291,7 +306,8 @@ fn tiny_cnn_meanpool_matches_caffe() {
 fn tiny_cnn_lstm_per_frame_fixtures_are_zero_and_ebr_computes_per_frame_eb_as_stated() {
     let case = "tiny_cnn_lstm";
     let model = model(case);
-    let (clip, fwd) = run_forward(&model, case, &Execution::default());
+    let clip = load_clip(case);
+    let fwd = run_forward(&model, &clip, &Execution::default());
     for class in [3usize, 7] {
         for name in ["eb_fc7", "ceb_fc7", "eb_map_conv1", "ceb_map_conv3"] {
             let want = load(case, &format!("c{class}_{name}"));
@@ -304,7 +320,6 @@ fn tiny_cnn_lstm_per_frame_fixtures_are_zero_and_ebr_computes_per_frame_eb_as_st
             let eb = ground(
                 &model,
                 &fwd,
-                &clip,
                 &prior_last(Method::Eb, class, layer),
                 &no_progress,
             )
@@ -312,7 +327,6 @@ fn tiny_cnn_lstm_per_frame_fixtures_are_zero_and_ebr_computes_per_frame_eb_as_st
             let ceb = ground(
                 &model,
                 &fwd,
-                &clip,
                 &Options {
                     method: Method::Ceb,
                     ..eb.options.clone()
@@ -374,8 +388,9 @@ fn execution_choices_give_bit_identical_maps() {
             keep_activations: keep,
             ..Execution::default()
         };
-        let (clip, fwd) = run_forward(&model, case, &execution);
-        let g = ground(&model, &fwd, &clip, &options, &no_progress).unwrap();
+        let clip = load_clip(case);
+        let fwd = run_forward(&model, &clip, &execution);
+        let g = ground(&model, &fwd, &options, &no_progress).unwrap();
         results.push(((threads, chunk_frames, keep), g.maps));
     }
     for (choice, maps) in &results[1..] {

@@ -20,11 +20,12 @@ use ebr::grounding::caption::{
     caption_attention, check_caption_word, dual_word, ground_caption, static_input_to_frames,
     word_prior, word_steps, CaptionGrounding, CaptionOptions,
 };
-use ebr::grounding::{forward_clip, ClipForward, Execution, Method};
+use ebr::grounding::Method;
 use ebr::layers::{Fc, Lstm, LstmActivations, LstmEbRule};
 use ebr::model::captioner::{teacher_inputs, Captioner, SENTENCE};
 use ebr::model::schema::{CaptionerSpec, FcSpec, FrameLayerSpec, TemporalLayerSpec};
 use ebr::model::temporal::{self, TemporalLayer};
+use ebr::model::{forward_clip, ClipForward, Execution};
 use ebr::model::{ChannelOrder, FrameLayer, InputSpec, Model, ModelSpec};
 use ebr::npy::{read_tensor, write_npy};
 use ebr::Tensor;
@@ -147,7 +148,7 @@ const KEEP_ALL: Execution = Execution {
 
 fn no_progress(_: usize) {}
 
-fn forward(model: &Model, clip: &[f32], frames: usize) -> ClipForward {
+fn forward<'c>(model: &Model, clip: &'c [f32], frames: usize) -> ClipForward<'c> {
     forward_clip(model, clip, frames, &KEEP_ALL, Some(0), &no_progress)
 }
 
@@ -163,11 +164,10 @@ fn options(method: Method, word: usize, layer: &str, rule: LstmEbRule) -> Captio
 fn ground(
     model: &Model,
     fwd: &ClipForward,
-    clip: &[f32],
     caption: &[usize],
     o: &CaptionOptions,
 ) -> CaptionGrounding {
-    ground_caption(model, fwd, clip, caption, o, &no_progress).unwrap_or_else(|e| panic!("{e}"))
+    ground_caption(model, fwd, caption, o, &no_progress).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// CAP-1..CAP-5 on the worked example, every value exact in f32 (sums and products of
@@ -257,7 +257,6 @@ fn worked_example_grounding() {
     let g = ground(
         &model,
         &fwd,
-        &WORKED_CLIP,
         &caption,
         &options(Method::Cebr, 1, "data", LstmEbRule::Original),
     );
@@ -271,7 +270,6 @@ fn worked_example_grounding() {
     let ebr = ground(
         &model,
         &fwd,
-        &WORKED_CLIP,
         &caption,
         &options(Method::Ebr, 1, "data", LstmEbRule::Original),
     );
@@ -345,7 +343,6 @@ fn caption_and_word_are_checked() {
     let e = ground_caption(
         &model,
         &fwd,
-        &WORKED_CLIP,
         &[2],
         &options(Method::Cebr, 1, "data", LstmEbRule::Original),
         &no_progress,
@@ -355,7 +352,6 @@ fn caption_and_word_are_checked() {
     let e = ground_caption(
         &model,
         &fwd,
-        &WORKED_CLIP,
         &[1],
         &options(Method::Bpr, 1, "data", LstmEbRule::Original),
         &no_progress,
@@ -923,7 +919,7 @@ proptest! {
         let fwd = forward(&model, &case.clip, case.frames);
         for rule in [LstmEbRule::Original, LstmEbRule::Conserving] {
             for layer in frame_layer_names(&model).into_iter().filter(|l| l != "data") {
-                let g = ground(&model, &fwd, &case.clip, &case.caption,
+                let g = ground(&model, &fwd, &case.caption,
                     &options(Method::Ebr, case.word(), &layer, rule));
                 for (what, v) in [
                     ("A", &g.attention.signal),
@@ -993,8 +989,8 @@ proptest! {
         for rule in [LstmEbRule::Original, LstmEbRule::Conserving] {
             for layer in frame_layer_names(&model) {
                 let o = options(Method::Cebr, word, &layer, rule);
-                let g = ground(&model, &fwd, &case.clip, &case.caption, &o);
-                let h = ground(&dual, &fwd_dual, &case.clip, &case.caption, &o);
+                let g = ground(&model, &fwd, &case.caption, &o);
+                let h = ground(&dual, &fwd_dual, &case.caption, &o);
                 prop_assert_eq!(&g.attention, &h.dual_attention);
                 prop_assert_eq!(&g.dual_attention, &h.attention);
                 for (what, mine, theirs) in [
@@ -1059,8 +1055,7 @@ proptest! {
         let word = case.word();
         let positions: Vec<usize> = (0..n).filter(|&s| case.caption[s] == word).collect();
         prop_assert_eq!(&word_steps(&case.caption, word), &positions);
-        let g = ground(&model, &fwd, &case.clip, &case.caption,
-            &options(Method::Ebr, word, "data", LstmEbRule::Original));
+        let g = ground(&model, &fwd, &case.caption, &options(Method::Ebr, word, "data", LstmEbRule::Original));
         prop_assert_eq!(&g.steps, &positions);
         let probabilities: Vec<f32> = positions.iter().map(|&s| cap.probs[s * c.vocabulary() + word]).collect();
         prop_assert_eq!(g.probabilities, probabilities);

@@ -22,14 +22,13 @@
 
 use std::path::Path;
 
-use ebr::grounding::{
-    forward_clip, ground, ClipForward, Execution, Method, Normalization, Options, Prior,
-};
+use ebr::grounding::{ground, Method, Normalization, Options, Prior};
 use ebr::layers::{Conv, ConvGeometry, Fc, LstmEbRule, PoolGeometry};
 use ebr::localize::{
     frame_sums, known_length_window, peak_point, temporal_peak, unknown_length_segment,
 };
 use ebr::model::schema::{FcSpec, FrameLayerSpec, TemporalLayerSpec};
+use ebr::model::{forward_clip, ClipForward, Execution};
 use ebr::model::{ChannelOrder, FrameLayer, Head, InputSpec, Model, ModelSpec};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -274,7 +273,7 @@ fn check_case(seed: u64) {
                             lstm_rule,
                         };
                         let what = format!("seed {seed}, {options:?}");
-                        let g = ground(&model, &fwd, &clip, &options, &|_| {})
+                        let g = ground(&model, &fwd, &options, &|_| {})
                             .unwrap_or_else(|e| panic!("{what}: {e}"));
                         assert_finite(&format!("{what}: feature signal"), &g.feature_signal);
                         assert_finite(&format!("{what}: layer signal"), &g.layer_signal);
@@ -365,7 +364,7 @@ fn an_all_zero_clip_gives_zero_maps_not_nan() {
                     normalization: Normalization::Paper,
                     lstm_rule: LstmEbRule::Original,
                 };
-                let g = ground(&model, &fwd, &clip, &options, &|_| {}).unwrap();
+                let g = ground(&model, &fwd, &options, &|_| {}).unwrap();
                 assert!(
                     g.maps.iter().all(|&v| v == 0.0),
                     "seed {seed} {method:?} {prior:?}: {:?}",

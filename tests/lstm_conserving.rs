@@ -26,12 +26,12 @@ use std::process::Command;
 
 use common::{assert_within_bound, caffe_case, load, poisoned};
 use ebr::grounding::{
-    forward_clip, one_hot_prior, temporal_attention, ClipForward, Execution, Method, Normalization,
-    Options, Prior, TemporalAttention,
+    one_hot_prior, temporal_attention, Method, Normalization, Options, Prior, TemporalAttention,
 };
 use ebr::layers::{Fc, Lstm, LstmActivations, LstmEbRule};
 use ebr::model::schema::{FcSpec, FrameLayerSpec, TemporalLayerSpec};
 use ebr::model::temporal::TemporalActivations;
+use ebr::model::{forward_clip, ClipForward, Execution};
 use ebr::model::{ChannelOrder, FrameLayer, InputSpec, Model, ModelSpec, TemporalLayer};
 use ebr::npy::read_tensor;
 use proptest::prelude::*;

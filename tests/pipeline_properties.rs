@@ -20,13 +20,15 @@ use std::path::Path;
 
 use common::assert_within_bound;
 use ebr::grounding::{
-    forward_clip, frame_backward, ground, map_blob, one_hot_prior, ClipForward, Execution,
-    Grounding, Method, Normalization, Options, Prior,
+    frame_backward, ground, map_blob, one_hot_prior, Grounding, Method, Normalization, Options,
+    Prior,
 };
 use ebr::layers::{Conv, Fc, PoolGeometry};
+use ebr::layers::{LstmEbRule, Rule};
 use ebr::model::schema::{FcSpec, FrameLayerSpec, TemporalLayerSpec};
 use ebr::model::temporal::TemporalActivations;
-use ebr::model::{ChannelOrder, FrameLayer, InputSpec, Model, ModelSpec, Rule, TemporalLayer};
+use ebr::model::{forward_clip, ClipForward, Execution};
+use ebr::model::{ChannelOrder, FrameLayer, InputSpec, Model, ModelSpec, TemporalLayer};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -299,12 +301,7 @@ impl Case {
         layer: &str,
         normalization: Normalization,
     ) -> Grounding {
-        run(
-            model,
-            fwd,
-            &self.clip,
-            &options(method, self, layer, normalization),
-        )
+        run(model, fwd, &options(method, self, layer, normalization))
     }
 
     fn frame_len(&self) -> usize {
@@ -391,12 +388,17 @@ const SERIAL: Execution = Execution {
 fn no_progress(_: usize) {}
 
 /// The forward pass, keeping the blobs from the image up (every map layer can be reached).
-fn forward(model: &Model, clip: &[f32], frames: usize, execution: &Execution) -> ClipForward {
+fn forward<'c>(
+    model: &Model,
+    clip: &'c [f32],
+    frames: usize,
+    execution: &Execution,
+) -> ClipForward<'c> {
     forward_clip(model, clip, frames, execution, Some(0), &no_progress)
 }
 
 /// The logits and the features of a forward pass with no backward pass to follow.
-fn forward_only(model: &Model, clip: &[f32], frames: usize) -> ClipForward {
+fn forward_only<'c>(model: &Model, clip: &'c [f32], frames: usize) -> ClipForward<'c> {
     forward_clip(model, clip, frames, &SERIAL, None, &no_progress)
 }
 
@@ -411,8 +413,8 @@ fn options(method: Method, case: &Case, layer: &str, normalization: Normalizatio
     }
 }
 
-fn run(model: &Model, fwd: &ClipForward, clip: &[f32], options: &Options) -> Grounding {
-    ground(model, fwd, clip, options, &no_progress).unwrap_or_else(|e| panic!("{e}"))
+fn run(model: &Model, fwd: &ClipForward, options: &Options) -> Grounding {
+    ground(model, fwd, options, &no_progress).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn sum64(v: &[f32]) -> f64 {
@@ -514,9 +516,9 @@ proptest! {
     /// every unit's values sum to T over the clip (the clip's total is T * D).
     #[test]
     fn notebook_normalization_sums_to_t_over_the_clip_on_every_unit(case in case_strategy()) {
+        let case = Case { prior: Prior::All, ..case };
         let model = case.model();
         let fwd = forward(&model, &case.clip, case.frames, &SERIAL);
-        let case = Case { prior: Prior::All, ..case };
         let g = case.ground(&model, &fwd, Method::Ebr, "data", Normalization::Demo);
         let a = g.attention.as_ref().expect("EB-R keeps its attention");
         let d = model.frame.feature_len();
@@ -589,7 +591,6 @@ fn a_subnormal_normalizer_gives_finite_maps() {
     let ebr = run(
         &model,
         &fwd,
-        &clip,
         &options(Method::Ebr, &case, "data", Normalization::Paper),
     );
     println!(
@@ -601,7 +602,6 @@ fn a_subnormal_normalizer_gives_finite_maps() {
         let g = run(
             &model,
             &fwd,
-            &clip,
             &options(method, &case, "conv1", Normalization::Paper),
         );
         assert!(
@@ -635,8 +635,8 @@ proptest! {
         let fwd_dual = forward(&dual, &case.clip, case.frames, &SERIAL);
         for layer in model.frame.layer_names() {
             let o = options(Method::Cebr, &case, &layer, Normalization::Paper);
-            let g = run(&model, &fwd, &case.clip, &o);
-            let g_dual = run(&dual, &fwd_dual, &case.clip, &o);
+            let g = run(&model, &fwd, &o);
+            let g_dual = run(&dual, &fwd_dual, &o);
             for (what, mine, theirs) in [
                 ("feature signal", &g.feature_signal, &g_dual.feature_signal),
                 ("layer signal", &g.layer_signal, &g_dual.layer_signal),
@@ -736,7 +736,6 @@ fn ebr_map_at_data_takes_both_signs() {
     let g = run(
         &model,
         &fwd,
-        &clip,
         &options(Method::Ebr, &case, "data", Normalization::Paper),
     );
     let negative = g.maps.iter().filter(|&&v| v < 0.0).count();
@@ -850,7 +849,7 @@ proptest! {
         let s1 = signed_values(seeds.0, t_n * d);
         let s2 = signed_values(seeds.1, t_n * d);
         let fb = |s: &[f32], down_to: usize| {
-            frame_backward(&model, &fwd, &case.clip, s, down_to, Rule::Excitation, &no_progress)
+            frame_backward(&model, &fwd, s, down_to, Rule::Excitation(LstmEbRule::Original), &no_progress)
         };
         let mixed: Vec<f32> = s1.iter().zip(&s2).map(|(x, y)| a * x + b * y).collect();
         let got = fb(&mixed, 0);
@@ -884,7 +883,7 @@ proptest! {
         let layer = case.layer(&model);
         let o = options(method, &case, &layer, Normalization::Paper);
         let fwd = forward(&model, &case.clip, case.frames, &SERIAL);
-        let reference = run(&model, &fwd, &case.clip, &o);
+        let reference = run(&model, &fwd, &o);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
         let down_to = map_blob(&model, &layer).expect("a layer of the model");
         for threads in [1, 2] {
@@ -900,7 +899,7 @@ proptest! {
                         let fwd = forward_clip(
                             &model, &case.clip, case.frames, &execution, backward_to, &no_progress,
                         );
-                        let g = run(&model, &fwd, &case.clip, &o);
+                        let g = run(&model, &fwd, &o);
                         prop_assert!(
                             bits(&g.maps) == bits(&reference.maps)
                                 && bits(&g.layer_signal) == bits(&reference.layer_signal),

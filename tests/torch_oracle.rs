@@ -13,11 +13,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::assert_close;
-use ebr::grounding::{
-    forward_clip, ground, map_blob, Execution, Method, Normalization, Options, Prior,
-};
+use ebr::grounding::{ground, map_blob, Method, Normalization, Options, Prior};
 use ebr::layers::LstmEbRule;
 use ebr::model::Model;
+use ebr::model::{forward_clip, Execution};
 use ebr::npy::read_tensor;
 use ebr::Tensor;
 use serde_json::Value;
@@ -169,8 +168,7 @@ fn bpr_and_bp_maps_match_pytorch_autograd() {
                     normalization: Normalization::Paper,
                     lstm_rule: LstmEbRule::Original,
                 };
-                let g = ground(&model, &fwd, &input.data, &options, &|_| {})
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let g = ground(&model, &fwd, &options, &|_| {}).unwrap_or_else(|e| panic!("{e}"));
                 let want = load(&dir, &format!("{prefix}_map_{layer}"));
                 assert_eq!(
                     [t_n, g.layer_shape[1], g.layer_shape[2]],

@@ -12,11 +12,9 @@ use ebr::bench::{
     cebr_backward_flops, forward_flops, median_seconds, peak_rss_bytes, sgemm_peak_gflops,
     vgg16_lstm_spec,
 };
-use ebr::grounding::{
-    forward_clip, ground, map_blob, Execution, Method, Normalization, Options, Prior,
-};
+use ebr::grounding::{ground, map_blob, Method, Normalization, Options, Prior};
 use ebr::layers::LstmEbRule;
-use ebr::model::{FrameLayer, Model};
+use ebr::model::{forward_clip, Execution, FrameLayer, Model};
 use ebr::rng::Rng;
 use ebr::Error;
 
@@ -140,7 +138,7 @@ fn run_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Valu
                 normalization: Normalization::Paper,
                 lstm_rule: LstmEbRule::Original,
             };
-            let g = ground(&model, &fwd, &clip, &options, &no_progress).expect("the layer exists");
+            let g = ground(&model, &fwd, &options, &no_progress).expect("the layer exists");
             std::hint::black_box(g.maps);
         }
         std::hint::black_box(fwd.probs);

@@ -2,8 +2,8 @@
 
 use clap::Args;
 
-use ebr::grounding::forward_clip;
 use ebr::model::captioner::teacher_inputs;
+use ebr::model::forward_clip;
 use ebr::Error;
 
 use super::output_text::print_line;

@@ -16,8 +16,9 @@ use ebr::eval::run::{check_options, default_temporal_layer};
 use ebr::eval::{
     check_model_fits, evaluate_set, find_sets, load_set, EvalOptions, SetResult, SynthSet,
 };
-use ebr::grounding::{Execution, Method};
+use ebr::grounding::{check_method, Method};
 use ebr::layers::LstmEbRule;
+use ebr::model::Execution;
 use ebr::npy::write_atomically;
 use ebr::output::{InputPath, OutputDir, OutputKind, SUMMARY};
 use ebr::Error;
@@ -144,17 +145,10 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         }
     }
     if methods.is_empty() {
+        // Every method the model has the heads for (eval skips the per-frame ones without).
         methods = Method::ALL.to_vec();
-    } else if let Some(m) = methods.iter().find(|m| m.per_frame()) {
-        if model.frame_classifier.is_none() {
-            return Err(Error::Unsupported {
-                reason: format!(
-                    "method {} needs a frame_classifier, and {} has none (use cebr, ebr or bpr)",
-                    m.name(),
-                    args.model.join("model.json").display()
-                ),
-            });
-        }
+    } else if let Some(&m) = methods.iter().find(|m| m.per_frame()) {
+        check_method(&model, m)?;
     }
     let options = EvalOptions {
         methods,
@@ -248,10 +242,10 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         "data": args.data.display().to_string(),
         "options": {
             "methods": options.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
-            "lstm_rules": options.lstm_rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect::<Vec<_>>(),
+            "lstm_rules": options.lstm_rules.iter().map(|r| r.name()).collect::<Vec<_>>(),
             "spatial_layer": options.spatial_layer,
             "temporal_layer": options.temporal_layer,
-            "prior": format!("{:?}", options.prior).to_lowercase(),
+            "prior": options.prior.name(),
             "normalization": "paper",
             "limit": options.limit,
         },
@@ -305,11 +299,7 @@ fn header_markdown(
     sets: &[SynthSet],
 ) -> String {
     let methods: Vec<&str> = options.methods.iter().map(|m| m.name()).collect();
-    let rules: Vec<String> = options
-        .lstm_rules
-        .iter()
-        .map(|r| format!("{r:?}").to_lowercase())
-        .collect();
+    let rules: Vec<&str> = options.lstm_rules.iter().map(|r| r.name()).collect();
     let set_names: Vec<String> = sets.iter().map(set_label).collect();
     format!(
         "# ebr eval: {model_name} on {}\n\nModel `{}`; sets {}; methods {}; LSTM rule {}; prior {}; spatial maps at `{}`, temporal sums at `{}`{}. Metrics: spec/eval.md.\n\n",
@@ -318,7 +308,7 @@ fn header_markdown(
         set_names.join(", "),
         methods.join(", "),
         rules.join(" and "),
-        format!("{:?}", options.prior).to_lowercase(),
+        options.prior.name(),
         options.spatial_layer,
         options.temporal_layer,
         options

@@ -7,20 +7,16 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use ebr::clip::Clip;
-use ebr::grounding::{forward_clip, ground, map_blob, Grounding, Options};
+use ebr::grounding::{Grounding, Plan, Request};
 use ebr::model::Model;
-use ebr::output::{OutputDir, OutputKind, SUMMARY};
+use ebr::output::{OutputDir, OutputKind};
 use ebr::Error;
 
-use super::map_outputs::{
-    clip_json, frames_json, input_paths, localization_json, write_maps, Localized,
-};
-use super::output_text::print_line;
+use super::map_outputs::{input_paths, write_grounding, Report};
 use super::progress::frame_bar;
 use super::{
-    class_names, load_input_clip, load_model, resolve_class, top_classes, Input, LstmRuleArg,
-    MethodArg, NormalizationArg, PriorArg,
+    load_input_clip, load_model, top_classes, Input, LstmRuleArg, MethodArg, NormalizationArg,
+    PriorArg,
 };
 
 /// Ground a class in a clip: a signed saliency map per frame at a layer, the frames' sums over
@@ -76,157 +72,88 @@ pub struct GroundArgs {
     no_overlays: bool,
 }
 
-pub fn run(args: &GroundArgs) -> Result<(), Error> {
-    // Everything the user typed is checked before the long work starts.
-    let model = load_model(
-        &args.input.model,
-        args.input.quiet,
-        args.input.memory.memory_budget,
-    )?;
-    let method = args.method.method();
-    if method.per_frame() && model.frame_classifier.is_none() {
-        return Err(Error::Unsupported {
-            reason: format!(
-                "method {} needs a frame_classifier, and {} has none (use cebr, ebr or bpr)",
-                method.name(),
-                args.input.model.join("model.json").display()
-            ),
-        });
-    }
-    let names = class_names(&model, method);
-    let class = resolve_class(&names, &args.target)?;
-    let layer = args
-        .layer
-        .clone()
-        .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
-    let down_to = map_blob(&model, &layer)?;
-    let clip = load_input_clip(&args.input, &model.input)?;
-    if let Some(length) = args.length {
-        if length == 0 || length > clip.frames {
-            return Err(Error::Unsupported {
-                reason: format!(
-                    "--length {length} must be between 1 and the clip's {} frames",
-                    clip.frames
-                ),
-            });
+impl GroundArgs {
+    /// What the user asked for, by name; the library resolves and checks it.
+    fn request(&self) -> Request {
+        Request {
+            method: self.method.method(),
+            target: self.target.clone(),
+            layer: self.layer.clone(),
+            prior: self.prior.prior(),
+            normalization: self.normalization.normalization(),
+            lstm_rule: self.lstm_rule.rule(),
         }
     }
-    let out = OutputDir::create(&args.out, &input_paths(&args.input), OutputKind::Ground)?;
-
-    let bar = frame_bar(2 * clip.frames, args.input.quiet, method.name());
-    let progress = |n: usize| bar.inc(n as u64);
-    let fwd = forward_clip(
-        &model,
-        &clip.data,
-        clip.frames,
-        &args.input.execution(),
-        Some(down_to),
-        &progress,
-    );
-    let options = Options {
-        method,
-        class,
-        layer: layer.clone(),
-        prior: args.prior.prior(),
-        normalization: args.normalization.normalization(),
-        lstm_rule: args.lstm_rule.rule(),
-    };
-    let grounding = ground(&model, &fwd, &clip.data, &options, &progress)?;
-    bar.finish_and_clear();
-
-    let title = format!(
-        "{} of {} ({}), per-frame sums at {layer}",
-        method.name(),
-        names[class],
-        class
-    );
-    let localized = write_maps(
-        &out,
-        &model,
-        &clip,
-        &grounding.maps,
-        grounding.layer_shape,
-        &title,
-        args.length,
-        !args.no_overlays,
-    )?;
-    let summary = summary(
-        args,
-        &model,
-        &clip,
-        &fwd.mean_probs(),
-        &names,
-        &grounding,
-        &localized,
-    );
-    out.write_json(SUMMARY, &summary)?;
-    let written = out.commit()?;
-
-    if !args.input.quiet {
-        let top: Vec<String> = top_classes(&fwd.mean_probs(), 5)
-            .into_iter()
-            .map(|(k, p)| format!("{} {p:.3}", model.labels[k]))
-            .collect();
-        print_line(format_args!(
-            "predicted (mean over steps): {}",
-            top.join(", ")
-        ));
-        print_line(format_args!(
-            "{} of {} at {layer}: segment frames {}..={} (peak {}, sum {:.4}); {}",
-            method.name(),
-            names[class],
-            localized.segment.0,
-            localized.segment.1,
-            localized.peak,
-            localized.sums[localized.peak],
-            written.display()
-        ));
-    }
-    Ok(())
 }
 
-fn summary(
-    args: &GroundArgs,
-    model: &Model,
-    clip: &Clip,
-    mean_probs: &[f32],
-    names: &[String],
-    g: &Grounding,
-    localized: &Localized,
-) -> Value {
-    let [_, h, w] = g.layer_shape;
+/// cli -> plan -> model forward -> grounding backward -> outputs.
+pub fn run(args: &GroundArgs) -> Result<(), Error> {
+    let input = &args.input;
+    let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    let plan = Plan::from_request(&model, &args.request())?;
+    let clip = load_input_clip(input, &model.input)?;
+    if let Some(length) = args.length {
+        plan.check_length(length, clip.frames)?;
+    }
+    let out = OutputDir::create(&args.out, &input_paths(input), OutputKind::Ground)?;
+
+    let method = plan.options.method;
+    let bar = frame_bar(2 * clip.frames, input.quiet, method.name());
+    let progress = |n: usize| bar.inc(n as u64);
+    let fwd = plan.forward(&clip.data, clip.frames, &input.execution(), &progress);
+    let g = plan.ground(&fwd, &progress)?;
+    bar.finish_and_clear();
+
+    let mean_probs = fwd.mean_probs();
+    let top: Vec<String> = top_classes(&mean_probs, 5)
+        .into_iter()
+        .map(|(k, p)| format!("{} {p:.3}", model.labels[k]))
+        .collect();
+    let layer = &g.options.layer;
+    let report = Report {
+        title: format!(
+            "{} of {} ({}), per-frame sums at {layer}",
+            method.name(),
+            plan.class_name,
+            g.options.class
+        ),
+        summary: summary(&model, &plan, &g, &mean_probs),
+        headline: format!("predicted (mean over steps): {}", top.join(", ")),
+        subject: plan.class_name.clone(),
+        method: method.name(),
+        layer: layer.clone(),
+    };
+    write_grounding(
+        out,
+        &model,
+        &clip,
+        &input.clip,
+        &g.maps,
+        g.layer_shape,
+        args.length,
+        !args.no_overlays,
+        input.quiet,
+        report,
+    )
+}
+
+/// The entries of summary.json that are `ebr ground`'s own.
+fn summary(model: &Model, plan: &Plan, g: &Grounding, mean_probs: &[f32]) -> Value {
     let top5: Vec<Value> = top_classes(mean_probs, 5)
         .into_iter()
         .map(|(k, p)| json!({"index": k, "name": model.labels[k], "probability": p}))
         .collect();
-    let mut summary = json!({
-        "ebr_version": env!("CARGO_PKG_VERSION"),
-        "model": {"dir": args.input.model.display().to_string(), "name": model.name},
-        "clip": clip_json(model, clip, &args.input.clip),
-        "method": g.options.method.name(),
-        "layer": g.options.layer,
-        "map_size": [h, w],
-        "prior": format!("{:?}", g.options.prior).to_lowercase(),
-        "normalization": format!("{:?}", g.options.normalization).to_lowercase(),
-        "lstm_rule": format!("{:?}", g.options.lstm_rule).to_lowercase(),
+    json!({
+        "prior": g.options.prior.name(),
+        "normalization": g.options.normalization.name(),
+        "lstm_rule": g.options.lstm_rule.name(),
         "temporal_mass": g.attention.as_ref().map(|a| json!({
             "attmap_sum": a.norm,
             "dual_attmap_sum": a.dual_norm,
             "note": "the sums of attMap1 and attMap2 at the feature blob before the temporal normalization: the prior's mass that arrived (spec/pipeline.md PIPE-4)",
         })),
-        "target": {"index": g.options.class, "name": names[g.options.class]},
+        "target": {"index": g.options.class, "name": plan.class_name},
         "predicted_top5": top5,
         "predicted_top5_note": "softmax averaged over the steps, as the demo ranks its predictions",
-    });
-    for (key, value) in localization_json(localized).as_object().expect("an object") {
-        summary[key] = value.clone();
-    }
-    summary["frames"] = json!(frames_json(
-        model,
-        clip,
-        &g.maps,
-        g.layer_shape,
-        &localized.sums
-    ));
-    summary
+    })
 }

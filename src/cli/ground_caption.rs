@@ -6,14 +6,12 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use ebr::grounding::caption::{check_caption_word, ground_caption, CaptionOptions};
-use ebr::grounding::{forward_clip, map_blob, Method};
-use ebr::model::captioner::{Captioner, SENTENCE};
-use ebr::output::{OutputDir, OutputKind, SUMMARY};
+use ebr::grounding::caption::{caption_text, CaptionPlan, CaptionRequest};
+use ebr::grounding::Method;
+use ebr::output::{OutputDir, OutputKind};
 use ebr::Error;
 
-use super::map_outputs::{clip_json, frames_json, input_paths, localization_json, write_maps};
-use super::output_text::print_line;
+use super::map_outputs::{input_paths, write_grounding, Report};
 use super::progress::frame_bar;
 use super::{load_input_clip, load_model, Input, LstmRuleArg};
 
@@ -63,177 +61,78 @@ enum CaptionMethod {
     Ebr,
 }
 
-/// The vocabulary index of a word the user gave: a word of the vocabulary, not the sentence
-/// token (index 0, which starts and ends every caption).
-fn word_index(captioner: &Captioner, word: &str) -> Result<usize, Error> {
-    match captioner.word_index(word) {
-        Some(index) if index != SENTENCE => Ok(index),
-        _ => Err(Error::UnknownName {
-            kind: "word".to_string(),
-            given: word.to_string(),
-            valid: captioner.words[1..].to_vec(),
-        }),
+impl GroundCaptionArgs {
+    /// What the user asked for, by name; the library resolves and checks it.
+    fn request(&self) -> CaptionRequest {
+        CaptionRequest {
+            method: match self.method {
+                CaptionMethod::Cebr => Method::Cebr,
+                CaptionMethod::Ebr => Method::Ebr,
+            },
+            word: self.word.clone(),
+            caption: self.caption.clone(),
+            layer: self.layer.clone(),
+            lstm_rule: self.lstm_rule.rule(),
+        }
     }
 }
 
-/// The vocabulary indices of the words of `text` (separated by white space); not empty.
-fn parse_caption(captioner: &Captioner, text: &str) -> Result<Vec<usize>, Error> {
-    let caption = text
-        .split_whitespace()
-        .map(|word| word_index(captioner, word))
-        .collect::<Result<Vec<_>, _>>()?;
-    if caption.is_empty() {
-        return Err(Error::Unsupported {
-            reason: "--caption is empty: give the caption's words separated by spaces".to_string(),
-        });
-    }
-    Ok(caption)
-}
-
+/// cli -> plan -> model forward -> grounding backward -> outputs, as `ebr ground`.
 pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
-    let model = load_model(
-        &args.input.model,
-        args.input.quiet,
-        args.input.memory.memory_budget,
-    )?;
-    let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
-        reason: format!(
-            "{} describes no captioner (use ebr ground for an action model)",
-            args.input.model.join("model.json").display()
-        ),
-    })?;
-    let word = word_index(captioner, &args.word)?;
-    let given = match &args.caption {
-        Some(text) => {
-            let caption = parse_caption(captioner, text)?;
-            // A given caption must hold the word: said before the long work starts.
-            check_caption_word(captioner, &caption, word)?;
-            Some(caption)
-        }
-        None => None,
-    };
-    let layer = args
-        .layer
-        .clone()
-        .unwrap_or_else(|| ebr::grounding::default_map_layer(&model));
-    let down_to = map_blob(&model, &layer)?;
-    let clip = load_input_clip(&args.input, &model.input)?;
-    let out = OutputDir::create(
-        &args.out,
-        &input_paths(&args.input),
-        OutputKind::GroundCaption,
-    )?;
+    let input = &args.input;
+    let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    let plan = CaptionPlan::from_request(&model, &args.request())?;
+    let clip = load_input_clip(input, &model.input)?;
+    let out = OutputDir::create(&args.out, &input_paths(input), OutputKind::GroundCaption)?;
 
-    let bar = frame_bar(2 * clip.frames, args.input.quiet, "caption");
+    let bar = frame_bar(2 * clip.frames, input.quiet, "caption");
     let progress = |n: usize| bar.inc(n as u64);
-    let fwd = forward_clip(
-        &model,
-        &clip.data,
-        clip.frames,
-        &args.input.execution(),
-        Some(down_to),
-        &progress,
-    );
-    fwd.check_finite()?;
-    let decoded = captioner.decode(&model.classifier.fc, &fwd.temporal.output);
-    let caption = match given {
-        Some(caption) => caption,
-        None => {
-            check_caption_word(captioner, &decoded, word).map_err(|e| Error::Unsupported {
-                reason: format!(
-                    "{e} (the model's own caption, by greedy decoding; give one with --caption)"
-                ),
-            })?;
-            decoded.clone()
-        }
-    };
-    let options = CaptionOptions {
-        method: match args.method {
-            CaptionMethod::Cebr => Method::Cebr,
-            CaptionMethod::Ebr => Method::Ebr,
-        },
-        word,
-        layer: layer.clone(),
-        lstm_rule: args.lstm_rule.rule(),
-    };
-    let g = ground_caption(&model, &fwd, &clip.data, &caption, &options, &progress)?;
+    let fwd = plan.forward(&clip.data, clip.frames, &input.execution(), &progress);
+    let g = plan.ground(&fwd, &progress)?;
     bar.finish_and_clear();
 
-    let text = |words: &[usize]| {
-        words
-            .iter()
-            .map(|&w| captioner.words[w].as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
+    let text = |words: &[usize]| caption_text(plan.captioner, words);
+    let (method, layer) = (g.options.method.name(), &g.options.layer);
+    let source = if plan.caption.is_some() {
+        "given (teacher forcing)"
+    } else {
+        "the model's, by greedy decoding"
     };
-    let title = format!(
-        "{} of \"{}\" in \"{}\", per-frame sums at {layer}",
-        options.method.name(),
-        args.word,
-        text(&caption)
-    );
-    let localized = write_maps(
-        &out,
+    let report = Report {
+        title: format!(
+            "{method} of \"{}\" in \"{}\", per-frame sums at {layer}",
+            args.word,
+            text(&g.caption)
+        ),
+        summary: json!({
+            "lstm_rule": g.options.lstm_rule.name(),
+            "caption": text(&g.caption),
+            "caption_source": source,
+            "model_caption": text(&g.model_caption),
+            "word": {
+                "text": args.word,
+                "index": g.options.word,
+                "steps": g.steps,
+                "probabilities": g.probabilities,
+                "note": "the steps that emit the word (step s emits the caption's word s) and its probability there, with the caption's words as LSTM1's inputs (spec/caption.md CAP-6)",
+            },
+            "temporal_mass": {"attmap_sum": g.norm, "dual_attmap_sum": g.dual_norm},
+        }),
+        headline: format!("caption: {} ({source})", text(&g.caption)),
+        subject: format!("\"{}\"", args.word),
+        method,
+        layer: layer.clone(),
+    };
+    write_grounding(
+        out,
         &model,
         &clip,
+        &input.clip,
         &g.maps,
         g.layer_shape,
-        &title,
         None,
         !args.no_overlays,
-    )?;
-    let [_, h, w] = g.layer_shape;
-    let mut summary = json!({
-        "ebr_version": env!("CARGO_PKG_VERSION"),
-        "model": {"dir": args.input.model.display().to_string(), "name": model.name},
-        "clip": clip_json(&model, &clip, &args.input.clip),
-        "method": options.method.name(),
-        "layer": layer,
-        "map_size": [h, w],
-        "lstm_rule": format!("{:?}", options.lstm_rule).to_lowercase(),
-        "caption": text(&caption),
-        "caption_source": if args.caption.is_some() { "given (teacher forcing)" } else { "the model's, by greedy decoding" },
-        "model_caption": text(&decoded),
-        "word": {
-            "text": args.word,
-            "index": word,
-            "steps": g.steps,
-            "probabilities": g.probabilities,
-            "note": "the steps that emit the word (step s emits the caption's word s) and its probability there, with the caption's words as LSTM1's inputs (spec/caption.md CAP-6)",
-        },
-        "temporal_mass": {"attmap_sum": g.norm, "dual_attmap_sum": g.dual_norm},
-    });
-    for (key, value) in localization_json(&localized)
-        .as_object()
-        .expect("an object")
-    {
-        summary[key] = value.clone();
-    }
-    summary["frames"] = json!(frames_json(
-        &model,
-        &clip,
-        &g.maps,
-        g.layer_shape,
-        &localized.sums
-    ));
-    out.write_json(SUMMARY, &summary)?;
-    let written = out.commit()?;
-    if !args.input.quiet {
-        print_line(format_args!(
-            "caption: {} ({})",
-            text(&caption),
-            summary["caption_source"].as_str().unwrap_or("")
-        ));
-        print_line(format_args!(
-            "{} of \"{}\" at {layer}: segment frames {}..={} (peak {}, sum {:.4}); {}",
-            options.method.name(),
-            args.word,
-            localized.segment.0,
-            localized.segment.1,
-            localized.peak,
-            localized.sums[localized.peak],
-            written.display()
-        ));
-    }
-    Ok(())
+        input.quiet,
+        report,
+    )
 }

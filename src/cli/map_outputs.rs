@@ -1,6 +1,7 @@
 //! What every grounding subcommand writes about its maps: maps.npy, timeline.svg,
-//! frames/NNNN.png and overlay.gif, and the per-frame part of summary.json (sums, peak points,
-//! the segment). spec/localize.md, spec/render.md
+//! frames/NNNN.png and overlay.gif, summary.json (the command's own entries, then the
+//! per-frame sums, peak points and the segment), and its report on stdout; `ebr ground` and
+//! `ebr ground-caption` share it (`write_grounding`). spec/localize.md, spec/render.md
 
 use serde_json::{json, Value};
 
@@ -10,22 +11,28 @@ use ebr::localize::{
 };
 use ebr::model::Model;
 use ebr::npy::{write_atomically, write_npy};
-use ebr::output::{InputPath, OutputDir};
+use ebr::output::{InputPath, OutputDir, SUMMARY};
 use ebr::render::gif::write_gif;
 use ebr::render::overlay::overlay;
 use ebr::render::timeline::timeline_svg;
 use ebr::render::write_png;
 use ebr::{Error, Tensor};
 
-/// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
-const GIF_DELAY_MS: u32 = 83;
+use super::output_text::print_line;
 
-/// The localization of a clip's maps (spec/localize.md, LOC-1..LOC-4).
-pub struct Localized {
-    pub sums: Vec<f32>,
-    pub peak: usize,
-    pub segment: (usize, usize),
-    pub window: Option<(usize, usize)>,
+/// What a grounding command says of its maps, beside what every grounding writes.
+pub struct Report {
+    /// The title of the timeline: what was grounded, with which method, at which layer.
+    pub title: String,
+    /// The command's own entries of summary.json (a JSON object).
+    pub summary: Value,
+    /// The first line on stdout (the prediction, or the caption).
+    pub headline: String,
+    /// What was grounded, for the second line ("square_up", "\"triangle\"").
+    pub subject: String,
+    /// The method's name and the map layer, for the second line.
+    pub method: &'static str,
+    pub layer: String,
 }
 
 /// The inputs of a grounding command, which its --out must not touch (spec/outputs.md, OUT-4).
@@ -36,11 +43,82 @@ pub fn input_paths(input: &super::Input) -> Vec<InputPath> {
     ]
 }
 
+/// Writes a grounding's outputs into `out` (maps.npy, timeline.svg, with `overlays` the frames
+/// and the GIF, then summary.json), commits the directory and prints the report unless
+/// `quiet`. `length` is the known length of the action, if given.
+#[allow(clippy::too_many_arguments)]
+pub fn write_grounding(
+    out: OutputDir,
+    model: &Model,
+    clip: &Clip,
+    clip_path: &std::path::Path,
+    maps: &[f32],
+    layer_shape: [usize; 3],
+    length: Option<usize>,
+    overlays: bool,
+    quiet: bool,
+    report: Report,
+) -> Result<(), Error> {
+    let localized = write_maps(
+        &out,
+        model,
+        clip,
+        maps,
+        layer_shape,
+        &report.title,
+        length,
+        overlays,
+    )?;
+    let [_, h, w] = layer_shape;
+    let mut summary = json!({
+        "ebr_version": env!("CARGO_PKG_VERSION"),
+        "model": {"dir": model.dir.display().to_string(), "name": model.name},
+        "clip": clip_json(model, clip, clip_path),
+        "method": report.method,
+        "layer": report.layer,
+        "map_size": [h, w],
+    });
+    let own = report.summary.as_object().into_iter().flatten();
+    let located = localization_json(&localized);
+    for (key, value) in own.chain(located.as_object().into_iter().flatten()) {
+        summary[key] = value.clone();
+    }
+    summary["frames"] = json!(frames_json(model, clip, maps, layer_shape, &localized.sums));
+    out.write_json(SUMMARY, &summary)?;
+    let written = out.commit()?;
+    if !quiet {
+        print_line(format_args!("{}", report.headline));
+        print_line(format_args!(
+            "{} of {} at {}: segment frames {}..={} (peak {}, sum {:.4}); {}",
+            report.method,
+            report.subject,
+            report.layer,
+            localized.segment.0,
+            localized.segment.1,
+            localized.peak,
+            localized.sums[localized.peak],
+            written.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The demo's video rate (moviepy at 12 fps): the delay between GIF frames.
+const GIF_DELAY_MS: u32 = 83;
+
+/// The localization of a clip's maps (spec/localize.md, LOC-1..LOC-4).
+struct Localized {
+    pub sums: Vec<f32>,
+    pub peak: usize,
+    pub segment: (usize, usize),
+    pub window: Option<(usize, usize)>,
+}
+
 /// Writes maps.npy, timeline.svg and (with `overlays`) frames/NNNN.png and overlay.gif for
 /// `maps` (T, h, w) of a layer of shape `layer_shape`; `length` is the known length of the
 /// action, if given.
 #[allow(clippy::too_many_arguments)]
-pub fn write_maps(
+fn write_maps(
     out: &OutputDir,
     model: &Model,
     clip: &Clip,
@@ -85,7 +163,7 @@ pub fn write_maps(
 }
 
 /// The clip's entry of summary.json.
-pub fn clip_json(model: &Model, clip: &Clip, path: &std::path::Path) -> Value {
+fn clip_json(model: &Model, clip: &Clip, path: &std::path::Path) -> Value {
     let [_, height, width] = model.frame.input_shape();
     let kind = match clip.source {
         ClipSource::Frames { .. } => "frames",
@@ -97,7 +175,7 @@ pub fn clip_json(model: &Model, clip: &Clip, path: &std::path::Path) -> Value {
 
 /// The per-frame entries of summary.json: the frame's source file, its map's sum and peak
 /// point in the model's input frame and in the original frame.
-pub fn frames_json(
+fn frames_json(
     model: &Model,
     clip: &Clip,
     maps: &[f32],
@@ -126,7 +204,7 @@ pub fn frames_json(
 }
 
 /// The localization's entries of summary.json.
-pub fn localization_json(l: &Localized) -> Value {
+fn localization_json(l: &Localized) -> Value {
     json!({
         "segment": {"start": l.segment.0, "end": l.segment.1, "rule": "anchor = peak sum; grow while the next frame's sum >= 0"},
         "window": l.window.map(|(s, e)| json!({"start": s, "end": e, "length": e - s + 1})),

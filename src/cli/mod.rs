@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use ebr::budget::Budget;
-use ebr::grounding::{Execution, Method, Normalization, Prior};
+use ebr::grounding::{Method, Normalization, Prior};
+use ebr::model::Execution;
 use ebr::model::Model;
 use ebr::Error;
 
@@ -231,40 +232,6 @@ fn load_input_clip(input: &Input, spec: &ebr::model::InputSpec) -> Result<ebr::c
         }
     }
     Ok(clip)
-}
-
-/// The names of the classes a method grounds: the classifier's labels, or for the per-frame
-/// methods the frame classifier's (the same labels when it has as many classes).
-fn class_names(model: &Model, method: Method) -> Vec<String> {
-    match (&model.frame_classifier, method.per_frame()) {
-        (Some(head), true) if head.fc.outputs != model.labels.len() => {
-            (0..head.fc.outputs).map(|k| k.to_string()).collect()
-        }
-        _ => model.labels.clone(),
-    }
-}
-
-/// A class given as its index or its name (exact, else the one name equal ignoring case).
-fn resolve_class(names: &[String], given: &str) -> Result<usize, Error> {
-    if let Ok(index) = given.parse::<usize>() {
-        if index < names.len() {
-            return Ok(index);
-        }
-    }
-    if let Some(index) = names.iter().position(|n| n == given) {
-        return Ok(index);
-    }
-    let folded: Vec<usize> = (0..names.len())
-        .filter(|&k| names[k].eq_ignore_ascii_case(given))
-        .collect();
-    if folded.len() == 1 {
-        return Ok(folded[0]);
-    }
-    Err(Error::UnknownName {
-        kind: "class".to_string(),
-        given: given.to_string(),
-        valid: names.to_vec(),
-    })
 }
 
 /// The top `n` (index, probability) of `probs`, highest first (the lower index on ties).

@@ -392,7 +392,7 @@ pub fn set_json(report: &SetReport, seconds: f64, fig7_files: &[String]) -> Valu
                         "key": s.variant.key(),
                         "label": s.variant.label(),
                         "method": s.variant.method.name(),
-                        "lstm_rule": format!("{:?}", s.variant.lstm_rule).to_lowercase(),
+                        "lstm_rule": s.variant.lstm_rule.name(),
                         "hits": s.hits,
                         "frames": s.frames,
                         "accuracy": ratio(s.hits, s.frames),

@@ -4,17 +4,16 @@
 
 use std::path::PathBuf;
 
-use crate::clip::load_clip;
+use crate::clip::{load_clip, Clip};
 use crate::error::Error;
 use crate::grounding::caption::{ground_caption, CaptionOptions};
 use crate::grounding::{
-    channel_sum, forward_clip, frame_backward, ground, map_blob, ClipForward, Execution, Method,
-    Normalization, Options, Prior,
+    channel_sum, frame_backward, ground, map_blob, Method, Normalization, Options, Prior,
 };
-use crate::layers::LstmEbRule;
+use crate::layers::{LstmEbRule, Rule};
 use crate::localize::{frame_sums, temporal_peak, temporal_pointing_hit};
 use crate::model::captioner::{teacher_inputs, SENTENCE};
-use crate::model::{Model, Rule};
+use crate::model::{forward_clip, ClipForward, Execution, Model};
 
 use super::caption::{
     caption_random_points, frame_centre, map_peak, noun_frames, peak_in_segment, point_hits,
@@ -310,20 +309,8 @@ pub fn evaluate_set(
     })
 }
 
-/// A clip's input and its forward pass, keeping the blobs from `layer`'s up.
-struct ClipRun {
-    data: Vec<f32>,
-    frames: usize,
-    fwd: ClipForward,
-}
-
-fn run_clip(
-    model: &Model,
-    set: &SynthSet,
-    clip: &SetClip,
-    layer: &str,
-    execution: &Execution,
-) -> Result<ClipRun, Error> {
+/// A set clip's input, checked against the set's frames per clip.
+fn load_set_clip(model: &Model, set: &SynthSet, clip: &SetClip) -> Result<Clip, Error> {
     let loaded = load_clip(&clip.file, &model.input)?;
     if loaded.frames != set.frames_per_clip {
         return Err(Error::Clip {
@@ -336,6 +323,21 @@ fn run_clip(
             ),
         });
     }
+    Ok(loaded)
+}
+
+/// A clip's forward pass, keeping the blobs from `layer`'s up.
+struct ClipRun<'c> {
+    frames: usize,
+    fwd: ClipForward<'c>,
+}
+
+fn run_clip<'c>(
+    model: &Model,
+    loaded: &'c Clip,
+    layer: &str,
+    execution: &Execution,
+) -> Result<ClipRun<'c>, Error> {
     let down_to = map_blob(model, layer)?;
     let fwd = forward_clip(
         model,
@@ -346,7 +348,6 @@ fn run_clip(
         &|_| {},
     );
     Ok(ClipRun {
-        data: loaded.data,
         frames: loaded.frames,
         fwd,
     })
@@ -369,7 +370,7 @@ fn maps_of(
         normalization: Normalization::Paper,
         lstm_rule: variant.lstm_rule,
     };
-    let g = ground(model, &run.fwd, &run.data, &options, &|_| {})?;
+    let g = ground(model, &run.fwd, &options, &|_| {})?;
     Ok((g.maps, [g.layer_shape[1], g.layer_shape[2]]))
 }
 
@@ -404,7 +405,8 @@ fn trimmed(
     // per_class_counts[v][k] = (hits, frames)
     let mut per_class_counts = vec![vec![(0usize, 0usize); classes]; variants.len()];
     for clip in clips {
-        let run = run_clip(model, set, clip, layer, &options.execution)?;
+        let loaded = load_set_clip(model, set, clip)?;
+        let run = run_clip(model, &loaded, layer, &options.execution)?;
         // EVAL-1: the class of the mean over the steps, and of the last step.
         let k = model.classes();
         let steps = run.fwd.steps();
@@ -475,7 +477,8 @@ fn splice2(
             on_clip();
             continue;
         }
-        let run = run_clip(model, set, clip, layer, &options.execution)?;
+        let loaded = load_set_clip(model, set, clip)?;
+        let run = run_clip(model, &loaded, layer, &options.execution)?;
         for (v, &variant) in variants.iter().enumerate() {
             let (maps, _) = maps_of(model, &run, variant, clip.gt_class, layer, options.prior)?;
             let s = frame_sums(&maps, run.frames);
@@ -528,7 +531,8 @@ fn splice3(
     let mut records = Vec::with_capacity(clips.len());
     let mut per_step = true;
     for clip in clips {
-        let run = run_clip(model, set, clip, layer, &options.execution)?;
+        let loaded = load_set_clip(model, set, clip)?;
+        let run = run_clip(model, &loaded, layer, &options.execution)?;
         let t_n = run.frames;
         let length = clip.segment.1 - clip.segment.0 + 1;
         let mut detections = Vec::new();
@@ -662,7 +666,8 @@ fn caption(
         })
     };
     for clip in clips {
-        let run = run_clip(model, set, clip, keep, &options.execution)?;
+        let loaded = load_set_clip(model, set, clip)?;
+        let run = run_clip(model, &loaded, keep, &options.execution)?;
         let words = clip
             .caption
             .iter()
@@ -713,7 +718,7 @@ fn caption(
                     layer: spatial.clone(),
                     lstm_rule: variant.lstm_rule,
                 };
-                let g = ground_caption(model, &run.fwd, &run.data, &words, &o, &|_| {})?;
+                let g = ground_caption(model, &run.fwd, &words, &o, &|_| {})?;
                 let map_size = [g.layer_shape[1], g.layer_shape[2]];
                 let hits = point_hits(&clip.frames, &frames, radius, |t| {
                     map_peak(&g.maps, map_size, set.frame_size, t)
@@ -724,10 +729,9 @@ fn caption(
                     let signal = frame_backward(
                         model,
                         &run.fwd,
-                        &run.data,
                         &g.feature_signal,
                         temporal_blob,
-                        Rule::Excitation,
+                        Rule::Excitation(variant.lstm_rule),
                         &|_| {},
                     );
                     let shape = model.frame.blob_shapes[temporal_blob];

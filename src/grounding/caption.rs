@@ -2,14 +2,14 @@
 //! vocabulary classifier and LSTM2 to the static input v, through the temporal mean-pool to the
 //! frames, then down the CNN as for actions. spec/caption.md (CAP-6..CAP-10)
 
-use super::clip_forward::check_finite;
 use super::normalize::{contrast, normalize_over_clip};
-use super::{channel_sum, frame_backward, map_blob, ClipForward, Method};
+use super::{channel_sum, default_map_layer, frame_backward, map_blob, Method};
 use crate::error::Error;
-use crate::layers::{Fc, LstmEbRule};
+use crate::layers::{Fc, LstmEbRule, Rule};
 use crate::model::captioner::{teacher_inputs, CaptionForward, Captioner, SENTENCE};
+use crate::model::forward::check_finite;
 use crate::model::temporal::{TemporalForward, TemporalLayer};
-use crate::model::{temporal, Model, Rule};
+use crate::model::{forward_clip, temporal, ClipForward, Execution, Model};
 
 /// What to ground in a caption.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +46,8 @@ pub struct CaptionGrounding {
     pub options: CaptionOptions,
     /// The caption the word was grounded in (without the sentence tokens).
     pub caption: Vec<usize>,
+    /// The model's own caption of the clip (greedy decoding).
+    pub model_caption: Vec<usize>,
     /// The steps that emit the word (CAP-6).
     pub steps: Vec<usize>,
     /// The probability of the word at each of its steps (the caption's forward pass, CAP-5).
@@ -138,7 +140,7 @@ pub fn static_input_to_frames(
     p_v: &[f32],
     lstm_rule: LstmEbRule,
 ) -> Vec<f32> {
-    temporal::eb_backward(layers, fwd, p_v, lstm_rule)
+    temporal::backward(layers, fwd, p_v, Rule::Excitation(lstm_rule))
 }
 
 /// CAP-7..CAP-9: EB from `prior` (S, V) through `classifier` (the vocabulary classifier or
@@ -166,8 +168,8 @@ pub fn caption_attention(
     }
 }
 
-/// The caption as text, for messages.
-fn caption_text(captioner: &Captioner, caption: &[usize]) -> String {
+/// The caption as text, its words separated by spaces.
+pub fn caption_text(captioner: &Captioner, caption: &[usize]) -> String {
     caption
         .iter()
         .map(|&w| {
@@ -229,97 +231,241 @@ pub fn check_caption_word(
     Ok(steps)
 }
 
+/// What a user asks for, by name: the word, the caption's text or None for the model's own
+/// caption (greedy decoding), the map layer or None for the default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionRequest {
+    pub method: Method,
+    pub word: String,
+    pub caption: Option<String>,
+    pub layer: Option<String>,
+    pub lstm_rule: LstmEbRule,
+}
+
+/// A checked grounding of one word: a captioner, cEB-R or EB-R, a word of the vocabulary, a
+/// given caption that holds the word (or None: the model's own caption), the map layer.
+#[derive(Clone, Debug)]
+pub struct CaptionPlan<'m> {
+    pub model: &'m Model,
+    pub captioner: &'m Captioner,
+    pub options: CaptionOptions,
+    /// The caption to ground the word in (teacher forcing), or None for the model's own.
+    pub caption: Option<Vec<usize>>,
+    /// The blob of the map layer `options.layer`.
+    pub map_blob: usize,
+}
+
+impl<'m> CaptionPlan<'m> {
+    /// Checks `options` and `caption` against `model` before any work.
+    pub fn new(
+        model: &'m Model,
+        options: CaptionOptions,
+        caption: Option<Vec<usize>>,
+    ) -> Result<CaptionPlan<'m>, Error> {
+        let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
+            reason: format!(
+                "{} describes no captioner (use ebr ground for an action model)",
+                model.dir.join("model.json").display()
+            ),
+        })?;
+        if !matches!(options.method, Method::Cebr | Method::Ebr) {
+            return Err(Error::Unsupported {
+                reason: format!(
+                    "ebr ground-caption runs cebr or ebr, not {}",
+                    options.method.name()
+                ),
+            });
+        }
+        if let Some(caption) = &caption {
+            check_caption_word(captioner, caption, options.word)?;
+        }
+        let map_blob = map_blob(model, &options.layer)?;
+        Ok(CaptionPlan {
+            model,
+            captioner,
+            options,
+            caption,
+            map_blob,
+        })
+    }
+
+    /// Resolves a request's names (the word, the caption's words, the default map layer),
+    /// then checks it as [`CaptionPlan::new`] does.
+    pub fn from_request(
+        model: &'m Model,
+        request: &CaptionRequest,
+    ) -> Result<CaptionPlan<'m>, Error> {
+        let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
+            reason: format!(
+                "{} describes no captioner (use ebr ground for an action model)",
+                model.dir.join("model.json").display()
+            ),
+        })?;
+        let word = user_word(captioner, &request.word)?;
+        let caption = match &request.caption {
+            Some(text) => Some(parse_caption(captioner, text)?),
+            None => None,
+        };
+        let layer = match &request.layer {
+            Some(layer) => layer.clone(),
+            None => default_map_layer(model),
+        };
+        let options = CaptionOptions {
+            method: request.method,
+            word,
+            layer,
+            lstm_rule: request.lstm_rule,
+        };
+        CaptionPlan::new(model, options, caption)
+    }
+
+    /// The model's forward pass on `clip`, as [`super::Plan::forward`].
+    pub fn forward<'c>(
+        &self,
+        clip: &'c [f32],
+        frames: usize,
+        execution: &Execution,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> ClipForward<'c> {
+        forward_clip(
+            self.model,
+            clip,
+            frames,
+            execution,
+            Some(self.map_blob),
+            progress,
+        )
+    }
+
+    /// Grounds the plan's word in the clip whose forward pass is `fwd`, in the given caption
+    /// or in the model's own (greedy decoding; then the word must be in it, which only the
+    /// forward pass can tell). spec/caption.md (CAP-6..CAP-10)
+    pub fn ground(
+        &self,
+        fwd: &ClipForward,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<CaptionGrounding, Error> {
+        let (model, captioner, options) = (self.model, self.captioner, &self.options);
+        fwd.check_finite()?;
+        let v = &fwd.temporal.output;
+        let model_caption = captioner.decode(&model.classifier.fc, v);
+        let caption = match &self.caption {
+            Some(caption) => caption.clone(),
+            None => {
+                check_caption_word(captioner, &model_caption, options.word).map_err(|e| {
+                    Error::Unsupported {
+                        reason: format!(
+                            "{e} (the model's own caption, by greedy decoding; give one with --caption)"
+                        ),
+                    }
+                })?;
+                model_caption.clone()
+            }
+        };
+        // CAP-6: the word's steps
+        let steps = word_steps(&caption, options.word);
+        // CAP-2..CAP-5 with teacher forcing: S = |caption| steps, step s emits caption[s]
+        let cap = captioner.forward(
+            &model.classifier.fc,
+            v,
+            &teacher_inputs(&caption, caption.len()),
+        );
+        let v_n = captioner.vocabulary();
+        check_finite("the vocabulary logits", "step", &cap.logits, v_n)?;
+        let probabilities = steps
+            .iter()
+            .map(|&s| cap.probs[s * v_n + options.word])
+            .collect();
+        let prior = word_prior(cap.steps(), v_n, options.word, &steps);
+        let attend = |classifier: &Fc| {
+            caption_attention(
+                model,
+                fwd,
+                captioner,
+                &cap,
+                classifier,
+                &prior,
+                options.lstm_rule,
+            )
+        };
+        // CAP-7..CAP-9 for the word, and CAP-10: for its dual (the word's row negated)
+        let attention = attend(&model.classifier.fc);
+        let dual_attention = attend(&dual_word(&model.classifier.fc, options.word));
+        // CAP-10: PIPE-5, PIPE-7
+        let (normalized, norm) = normalize_over_clip(&attention.signal);
+        let (dual_normalized, dual_norm) = normalize_over_clip(&dual_attention.signal);
+        let feature_signal = match options.method {
+            Method::Cebr => contrast(&normalized, &dual_normalized),
+            _ => normalized,
+        };
+        // CAP-10: PIPE-8, PIPE-9 down the CNN, per frame
+        let layer_shape = model.frame.blob_shapes[self.map_blob];
+        let layer_signal = frame_backward(
+            model,
+            fwd,
+            &feature_signal,
+            self.map_blob,
+            Rule::Excitation(options.lstm_rule),
+            progress,
+        );
+        let maps = channel_sum(&layer_signal, fwd.frames, layer_shape);
+        check_finite("the map", "frame", &maps, layer_shape[1] * layer_shape[2])?;
+        Ok(CaptionGrounding {
+            options: options.clone(),
+            caption,
+            model_caption,
+            steps,
+            probabilities,
+            layer_shape,
+            attention,
+            dual_attention,
+            feature_signal,
+            layer_signal,
+            maps,
+            norm,
+            dual_norm,
+        })
+    }
+}
+
 /// Grounds `options.word` in `caption` (the caption's words, without sentence tokens) for the
-/// clip whose forward pass is `fwd` (teacher forcing: the caption's words are LSTM1's inputs).
+/// clip whose forward pass is `fwd`: [`CaptionPlan::new`], then [`CaptionPlan::ground`].
 /// spec/caption.md (CAP-6..CAP-10)
 pub fn ground_caption(
     model: &Model,
     fwd: &ClipForward,
-    clip: &[f32],
     caption: &[usize],
     options: &CaptionOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<CaptionGrounding, Error> {
-    let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
-        reason: format!(
-            "the model in {} has no captioner (use ebr ground for an action model)",
-            model.dir.display()
-        ),
-    })?;
-    if !matches!(options.method, Method::Cebr | Method::Ebr) {
+    CaptionPlan::new(model, options.clone(), Some(caption.to_vec()))?.ground(fwd, progress)
+}
+
+/// The vocabulary index of a word the user gave: a word of the vocabulary, not the sentence
+/// token (index 0, which starts and ends every caption).
+fn user_word(captioner: &Captioner, word: &str) -> Result<usize, Error> {
+    match captioner.word_index(word) {
+        Some(index) if index != SENTENCE => Ok(index),
+        _ => Err(Error::UnknownName {
+            kind: "word".to_string(),
+            given: word.to_string(),
+            valid: captioner.words[1..].to_vec(),
+        }),
+    }
+}
+
+/// The vocabulary indices of the words of `text` (separated by white space); not empty.
+fn parse_caption(captioner: &Captioner, text: &str) -> Result<Vec<usize>, Error> {
+    let caption = text
+        .split_whitespace()
+        .map(|word| user_word(captioner, word))
+        .collect::<Result<Vec<_>, _>>()?;
+    if caption.is_empty() {
         return Err(Error::Unsupported {
-            reason: format!(
-                "ebr ground-caption runs cebr or ebr, not {}",
-                options.method.name()
-            ),
+            reason: "--caption is empty: give the caption's words separated by spaces".to_string(),
         });
     }
-    fwd.check_finite()?;
-    // CAP-6: the word's steps
-    let steps = check_caption_word(captioner, caption, options.word)?;
-    let down_to = map_blob(model, &options.layer)?;
-    let v = &fwd.temporal.output;
-    // CAP-2..CAP-5 with teacher forcing: S = |caption| steps, step s emits caption[s]
-    let cap = captioner.forward(
-        &model.classifier.fc,
-        v,
-        &teacher_inputs(caption, caption.len()),
-    );
-    let v_n = captioner.vocabulary();
-    check_finite("the vocabulary logits", "step", &cap.logits, v_n)?;
-    let probabilities = steps
-        .iter()
-        .map(|&s| cap.probs[s * v_n + options.word])
-        .collect();
-    let prior = word_prior(cap.steps(), v_n, options.word, &steps);
-    let attend = |classifier: &Fc| {
-        caption_attention(
-            model,
-            fwd,
-            captioner,
-            &cap,
-            classifier,
-            &prior,
-            options.lstm_rule,
-        )
-    };
-    // CAP-7..CAP-9 for the word, and CAP-10: for its dual (the word's row negated)
-    let attention = attend(&model.classifier.fc);
-    let dual_attention = attend(&dual_word(&model.classifier.fc, options.word));
-    // CAP-10: PIPE-5, PIPE-7
-    let (normalized, norm) = normalize_over_clip(&attention.signal);
-    let (dual_normalized, dual_norm) = normalize_over_clip(&dual_attention.signal);
-    let feature_signal = match options.method {
-        Method::Cebr => contrast(&normalized, &dual_normalized),
-        _ => normalized,
-    };
-    // CAP-10: PIPE-8, PIPE-9 down the CNN, per frame
-    let layer_shape = model.frame.blob_shapes[down_to];
-    let layer_signal = frame_backward(
-        model,
-        fwd,
-        clip,
-        &feature_signal,
-        down_to,
-        Rule::Excitation,
-        progress,
-    );
-    let maps = channel_sum(&layer_signal, fwd.frames, layer_shape);
-    check_finite("the map", "frame", &maps, layer_shape[1] * layer_shape[2])?;
-    Ok(CaptionGrounding {
-        options: options.clone(),
-        caption: caption.to_vec(),
-        steps,
-        probabilities,
-        layer_shape,
-        attention,
-        dual_attention,
-        feature_signal,
-        layer_signal,
-        maps,
-        norm,
-        dual_norm,
-    })
+    Ok(caption)
 }
 
 /// The vocabulary classifier with the row of `word` negated: the dual output unit of that

@@ -21,6 +21,16 @@ pub enum LstmEbRule {
     Conserving,
 }
 
+impl LstmEbRule {
+    /// The name used on the command line (`--lstm-rule`) and in summary.json and eval.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            LstmEbRule::Original => "original",
+            LstmEbRule::Conserving => "conserving",
+        }
+    }
+}
+
 /// An LSTM layer: W_xc (4H, D), b_c (4H), W_hc (4H, H).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lstm {

@@ -13,6 +13,7 @@ pub mod max_pool;
 pub mod mean_pool;
 pub mod pool_geometry;
 pub mod relu;
+pub mod rule;
 pub mod softmax;
 
 pub use avg_pool::AvgPool;
@@ -24,4 +25,5 @@ pub use max_pool::MaxPool;
 pub use mean_pool::MeanPool;
 pub use pool_geometry::PoolGeometry;
 pub use relu::Relu;
+pub use rule::Rule;
 pub use softmax::Softmax;

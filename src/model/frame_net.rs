@@ -7,7 +7,7 @@
 //! (e.g. fc7 after relu7 and drop7). A frame layer's "output" for `--layer` is its blob, i.e.
 //! the value after the in-place ReLU that follows it, as Caffe's blob of that name is.
 
-use crate::layers::{AvgPool, Conv, Dropout, Fc, MaxPool, Relu};
+use crate::layers::{AvgPool, Conv, Dropout, Fc, MaxPool, Relu, Rule};
 
 /// The blobs of a chunk of frames, by blob index; None where a blob was not kept.
 pub type Blobs = Vec<Option<Vec<f32>>>;
@@ -49,15 +49,6 @@ impl FrameLayer {
             FrameLayer::Dropout => "dropout",
         }
     }
-}
-
-/// Which rule a backward pass applies at every layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    /// Excitation backprop (the original's EB mode).
-    Excitation,
-    /// The plain gradient.
-    Gradient,
 }
 
 /// The frame CNN: its layers and the shape of every blob.
@@ -226,14 +217,12 @@ impl FrameNet {
         for layer in self.layers[self.feature_writer() + 1..].iter().rev() {
             let mut p = vec![0.0f32; p_top.len()];
             match layer {
-                FrameLayer::Relu => match rule {
-                    Rule::Excitation => Relu.eb_backward(&mut p, feature, &p_top),
-                    Rule::Gradient => Relu.grad_backward(&mut p, feature, &p_top),
-                },
-                FrameLayer::Dropout => match rule {
-                    Rule::Excitation => Dropout.eb_backward(&mut p, &p_top),
-                    Rule::Gradient => Dropout.grad_backward(&mut p, &p_top),
-                },
+                FrameLayer::Relu if rule.is_excitation() => {
+                    Relu.eb_backward(&mut p, feature, &p_top)
+                }
+                FrameLayer::Relu => Relu.grad_backward(&mut p, feature, &p_top),
+                FrameLayer::Dropout if rule.is_excitation() => Dropout.eb_backward(&mut p, &p_top),
+                FrameLayer::Dropout => Dropout.grad_backward(&mut p, &p_top),
                 _ => unreachable!("only in-place layers follow the feature writer"),
             }
             p_top = p;
@@ -286,7 +275,7 @@ impl FrameNet {
             let (x, y) = (blob(self.input_blob(i)), blob(self.layer_blob[i]));
             let in_len = frames * frame_len(self.blob_shapes[self.input_blob(i)]);
             let mut p = zeroed(&mut spare, in_len);
-            let excitation = rule == Rule::Excitation;
+            let excitation = rule.is_excitation();
             match &self.layers[i] {
                 // `y` is the in-place blob: its sign pattern is the input's (RELU-2).
                 FrameLayer::Relu if excitation => Relu.eb_backward(&mut p, y, &p_top),

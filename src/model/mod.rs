@@ -2,13 +2,15 @@
 //! spec/model.md
 
 pub mod captioner;
+pub mod forward;
 pub mod frame_net;
 pub mod load;
 pub mod save;
 pub mod schema;
 pub mod temporal;
 
-pub use frame_net::{FrameLayer, FrameNet, Rule};
+pub use forward::{forward_clip, ClipForward, Execution};
+pub use frame_net::{FrameLayer, FrameNet};
 pub use schema::{ChannelOrder, InputSpec, ModelSpec};
 pub use temporal::TemporalLayer;
 

@@ -2,7 +2,7 @@
 //! mean-pools over the clip's per-frame features, one stream (N = 1).
 //! spec/pipeline.md (PIPE-2, PIPE-4)
 
-use crate::layers::{Lstm, LstmActivations, LstmEbRule, MeanPool};
+use crate::layers::{Lstm, LstmActivations, LstmEbRule, MeanPool, Rule};
 
 /// One temporal layer with its parameters.
 #[derive(Clone, Debug)]
@@ -105,27 +105,13 @@ pub fn forward(
     }
 }
 
-/// The excitation backward of `p_out` (the stack's output shape) down to the features (T, D).
-/// spec/pipeline.md (PIPE-4)
-pub fn eb_backward(
-    layers: &[TemporalLayer],
-    fwd: &TemporalForward,
-    p_out: &[f32],
-    lstm_rule: LstmEbRule,
-) -> Vec<f32> {
-    backward(layers, fwd, p_out, Some(lstm_rule))
-}
-
-/// The gradient backward of `d_out` down to the features (T, D). spec/pipeline.md (PIPE-4)
-pub fn grad_backward(layers: &[TemporalLayer], fwd: &TemporalForward, d_out: &[f32]) -> Vec<f32> {
-    backward(layers, fwd, d_out, None)
-}
-
-fn backward(
+/// The backward pass of `top` (the stack's output shape) down to the features (T, D), by
+/// `rule`: excitation backprop (with its LSTM rule) or the gradient. spec/pipeline.md (PIPE-4)
+pub fn backward(
     layers: &[TemporalLayer],
     fwd: &TemporalForward,
     top: &[f32],
-    excitation: Option<LstmEbRule>,
+    rule: Rule,
 ) -> Vec<f32> {
     let (steps, width) = fwd.output_size();
     assert_eq!(
@@ -139,23 +125,21 @@ fn backward(
         let x = &fwd.inputs[l];
         let mut p_x = vec![0.0f32; t_n * d];
         match (layer, &fwd.activations[l]) {
-            (TemporalLayer::Lstm { lstm, .. }, TemporalActivations::Lstm(act)) => {
-                match excitation {
-                    Some(LstmEbRule::Original) => {
-                        lstm.eb_backward(&mut p_x, x, &fwd.cont[l], act, &p)
-                    }
-                    Some(LstmEbRule::Conserving) => {
-                        lstm.eb_backward_conserving(&mut p_x, x, &fwd.cont[l], act, &p)
-                    }
-                    None => lstm.grad_backward(&mut p_x, &fwd.cont[l], act, &p),
+            (TemporalLayer::Lstm { lstm, .. }, TemporalActivations::Lstm(act)) => match rule {
+                Rule::Excitation(LstmEbRule::Original) => {
+                    lstm.eb_backward(&mut p_x, x, &fwd.cont[l], act, &p)
                 }
-            }
+                Rule::Excitation(LstmEbRule::Conserving) => {
+                    lstm.eb_backward_conserving(&mut p_x, x, &fwd.cont[l], act, &p)
+                }
+                Rule::Gradient => lstm.grad_backward(&mut p_x, &fwd.cont[l], act, &p),
+            },
             (TemporalLayer::MeanPool, TemporalActivations::MeanPool(mean)) => {
                 let pool = MeanPool {
                     steps: t_n,
                     width: d,
                 };
-                if excitation.is_some() {
+                if rule.is_excitation() {
                     pool.eb_backward(&mut p_x, x, mean, &p);
                 } else {
                     pool.grad_backward(&mut p_x, &p);

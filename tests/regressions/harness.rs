@@ -9,9 +9,10 @@ use std::sync::OnceLock;
 
 use ebr::clip::load_clip;
 use ebr::grounding::caption::{ground_caption, CaptionOptions};
-use ebr::grounding::{forward_clip, ground, Execution, Method, Normalization, Options, Prior};
+use ebr::grounding::{ground, Method, Normalization, Options, Prior};
 use ebr::layers::{ConvGeometry, LstmEbRule, PoolGeometry};
 use ebr::model::schema::{FrameLayerSpec, TemporalLayerSpec};
+use ebr::model::{forward_clip, Execution};
 use ebr::model::{ChannelOrder, InputSpec, Model, ModelSpec};
 use ebr::npy::write_npy;
 use ebr::{Error, Tensor};
@@ -192,7 +193,7 @@ fn run(model: &Model) {
                 layer: "data".to_string(),
                 lstm_rule: LstmEbRule::Original,
             };
-            match ground_caption(model, &fwd, &clip, &caption, &options, &|_| {}) {
+            match ground_caption(model, &fwd, &caption, &options, &|_| {}) {
                 Ok(_) | Err(Error::Overflow { .. }) => {}
                 Err(error) => panic!("ground_caption failed: {error}"),
             }
@@ -214,7 +215,7 @@ fn run(model: &Model) {
         };
         // Class 0 and the layer "data" exist: the one error left is a fuzzed weight's
         // finite values overflowing float32, which ebr reports.
-        match ground(model, &fwd, &clip, &options, &|_| {}) {
+        match ground(model, &fwd, &options, &|_| {}) {
             Ok(_) | Err(Error::Overflow { .. }) => {}
             Err(error) => panic!("ground failed: {error}"),
         }

@@ -1,5 +1,7 @@
 //! The forward pass of a whole clip: the frame CNN on every frame (in parallel chunks), the
-//! temporal stack, the classifier and the softmax. spec/pipeline.md (PIPE-1..PIPE-3)
+//! temporal stack, the classifier and the softmax. Its result borrows the clip, so that the
+//! backward passes that recompute a chunk's blobs read the same frames. spec/pipeline.md
+//! (PIPE-1..PIPE-3)
 
 use crate::error::Error;
 use crate::layers::Softmax;
@@ -57,7 +59,9 @@ pub fn transient_bytes_per_frame(model: &Model) -> usize {
 
 /// The forward pass of one clip, and what the backward passes need from it.
 #[derive(Debug)]
-pub struct ClipForward {
+pub struct ClipForward<'c> {
+    /// clip: (T, C, H, W), the preprocessed input the pass ran on.
+    pub clip: &'c [f32],
     pub frames: usize,
     /// The chunks the frame CNN ran on (and the backward pass runs on).
     pub chunks: Vec<Chunk>,
@@ -75,7 +79,7 @@ pub struct ClipForward {
     pub probs: Vec<f32>,
 }
 
-impl ClipForward {
+impl ClipForward<'_> {
     /// Steps of the classifier's output (T for an LSTM, 1 after a mean-pool).
     pub fn steps(&self) -> usize {
         self.temporal.output_size().0
@@ -115,14 +119,14 @@ impl ClipForward {
 /// backward pass will reach (the map layer's), so that only the blobs from it up are kept; None
 /// when no backward pass follows. `progress(frames)` is called as the frames' CNN passes
 /// finish. spec/pipeline.md (PIPE-1..PIPE-3)
-pub fn forward_clip(
+pub fn forward_clip<'c>(
     model: &Model,
-    clip: &[f32],
+    clip: &'c [f32],
     frames: usize,
     execution: &Execution,
     backward_to: Option<usize>,
     progress: &(dyn Fn(usize) + Sync),
-) -> ClipForward {
+) -> ClipForward<'c> {
     let frame = &model.frame;
     let in_len = frame_len(frame.input_shape());
     assert_eq!(
@@ -193,6 +197,7 @@ pub fn forward_clip(
         Softmax::over_axis(&[steps, classes], 1).forward(&mut probs, &logits);
     }
     ClipForward {
+        clip,
         frames,
         chunks,
         threads,
