@@ -160,8 +160,9 @@ pub fn frame_paths(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut paths = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
         let path = entry.map_err(|e| io_error(dir, e))?.path();
-        // is_file follows symbolic links and is false for directories.
-        if has_extension(&path, &FRAME_EXTENSIONS) && path.is_file() {
+        // is_dir follows symbolic links; anything else named as a frame must be a regular file.
+        if has_extension(&path, &FRAME_EXTENSIONS) && !path.is_dir() {
+            crate::input_file::check_regular(&path, "the frame")?;
             paths.push(path);
         }
     }

@@ -8,6 +8,8 @@ pub mod error;
 pub mod eval;
 pub mod gemm;
 pub mod grounding;
+pub mod input_file;
+pub mod interrupt;
 pub mod layers;
 pub mod localize;
 pub mod model;

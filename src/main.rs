@@ -1,5 +1,6 @@
 //! The `ebr` command line. Exit codes: 0 success, 1 bad input or failure (one line on
-//! stderr), 2 bad usage (clap's message).
+//! stderr), 2 bad usage (clap's message), 130 and 143 interrupted by SIGINT and SIGTERM (the
+//! partial output removed; spec/outputs.md, OUT-6).
 
 mod cli;
 
@@ -9,10 +10,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    let result = ebr::interrupt::remove_temporary_paths_on_signals().and_then(|()| cli::run(args));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("ebr: {error}");
+            cli::print_error_line(&error.to_string());
             ExitCode::from(1)
         }
     }

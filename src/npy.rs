@@ -300,7 +300,7 @@ pub fn read_npy_checked(
         path: path.to_path_buf(),
         source,
     };
-    let file = fs::File::open(path).map_err(io_error)?;
+    let file = crate::input_file::open_regular(path, "the .npy file")?;
     let file_len = file.metadata().map_err(io_error)?.len();
     let mut reader = BufReader::new(file);
     // The preamble (at most 12 bytes), then the header text it announces; nothing more is read

@@ -17,6 +17,8 @@ use ebr::Tensor;
 use serde_json::Value;
 use tempfile::TempDir;
 
+mod common;
+
 /// A test's directory: a working model, a working clip, and `outs/`, where --out goes.
 struct Case {
     root: TempDir,
@@ -25,13 +27,7 @@ struct Case {
 impl Case {
     fn new() -> Case {
         let root = tempfile::tempdir().unwrap();
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let fixture = fixtures.join("caffe-nets/tiny_cnn_lstm");
-        let model_dir = root.path().join("model");
-        fs::create_dir(&model_dir).unwrap();
-        Model::load(&fixture).unwrap().save(&model_dir).unwrap();
-        let clip = fixtures.join("caffe/tiny_cnn_lstm/input.npy");
-        fs::copy(clip, root.path().join("clip.npy")).unwrap();
+        common::tiny_model_and_clip(root.path());
         fs::create_dir(root.path().join("outs")).unwrap();
         Case { root }
     }
@@ -873,5 +869,317 @@ fn smaller_budgets_refuse_real_files_with_the_same_messages() {
             .unwrap()
             .frames,
         3
+    );
+}
+
+// ---- Inputs that are not regular files (spec/outputs.md, OUT-7) -----------------------------
+
+/// What stands where an input file should be.
+#[derive(Clone, Copy, Debug)]
+enum Special {
+    Fifo,
+    Socket,
+    /// A symbolic link to /dev/null.
+    Null,
+    /// A symbolic link to /dev/zero.
+    Zero,
+}
+
+const SPECIALS: [Special; 4] = [Special::Fifo, Special::Socket, Special::Null, Special::Zero];
+
+impl Special {
+    /// Replaces `path` by this special file; the socket's listener is returned to keep it open.
+    fn make(self, path: &Path) -> Option<std::os::unix::net::UnixListener> {
+        if fs::symlink_metadata(path).is_ok() {
+            fs::remove_file(path).unwrap();
+        }
+        match self {
+            Special::Fifo => {
+                let status = Command::new("mkfifo").arg(path).status().unwrap();
+                assert!(status.success(), "mkfifo {}", path.display());
+                None
+            }
+            Special::Socket => Some(std::os::unix::net::UnixListener::bind(path).unwrap()),
+            Special::Null => {
+                std::os::unix::fs::symlink("/dev/null", path).unwrap();
+                None
+            }
+            Special::Zero => {
+                std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+                None
+            }
+        }
+    }
+
+    /// How ebr's message calls it.
+    fn described(self) -> &'static str {
+        match self {
+            Special::Fifo => "a named pipe (FIFO)",
+            Special::Socket => "a socket",
+            Special::Null | Special::Zero => "a character device",
+        }
+    }
+}
+
+/// The entries under `dir` (links not followed), each with its bytes if it is a regular file
+/// and its kind otherwise: read without opening anything but regular files.
+fn entries(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let kind = fs::symlink_metadata(&path).unwrap().file_type();
+            let what = if kind.is_file() {
+                format!("{:?}", fs::read(&path).unwrap())
+            } else if kind.is_dir() {
+                stack.push(path.clone());
+                "dir".to_string()
+            } else {
+                format!("{kind:?}")
+            };
+            all.push((path, what));
+        }
+    }
+    all.sort();
+    all
+}
+
+/// Runs `ebr args`, which must end within a few seconds with exit 1 and the one line
+/// `ebr: {line}`, nothing on stdout and every entry under `root` as it was.
+fn fails_fast(root: &Path, args: &[&std::ffi::OsStr], line: &str) {
+    let before = entries(root);
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ebr"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= 10 {
+            let _ = child.kill();
+            panic!("ebr {args:?} still runs after 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(stderr, format!("ebr: {line}\n"), "{args:?}");
+    assert!(output.stdout.is_empty(), "{args:?}: {:?}", output.stdout);
+    assert!(entries(root) == before, "{args:?} changed the files");
+}
+
+fn ground_args<'a>(model: &'a Path, clip: &'a Path, out: &'a Path) -> Vec<&'a std::ffi::OsStr> {
+    let mut args: Vec<&std::ffi::OsStr> = ["ground", "--quiet", "--target", "3", "--model"]
+        .iter()
+        .map(|s| s.as_ref())
+        .collect();
+    args.extend([model.as_os_str(), "--clip".as_ref(), clip.as_os_str()]);
+    args.extend(["--out".as_ref(), out.as_os_str()]);
+    args
+}
+
+#[test]
+fn a_clip_that_is_not_a_regular_file_is_refused_at_once() {
+    for special in SPECIALS {
+        let case = Case::new();
+        let _keep = special.make(&case.clip());
+        fails_fast(
+            case.root.path(),
+            &ground_args(&case.model(), &case.clip(), &case.out()),
+            &format!(
+                "{}: the .npy file is {}, not a regular file",
+                show(&case.clip()),
+                special.described()
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_frame_that_is_not_a_regular_file_is_refused_not_skipped() {
+    for special in SPECIALS {
+        let case = Case::new();
+        let frames = case.path("frames");
+        write_frames(&frames, 3, (32, 32));
+        let frame = frames.join("frame003.png");
+        let _keep = special.make(&frame);
+        fails_fast(
+            case.root.path(),
+            &ground_args(&case.model(), &frames, &case.out()),
+            &format!(
+                "{}: the frame is {}, not a regular file",
+                show(&frame),
+                special.described()
+            ),
+        );
+    }
+}
+
+#[test]
+fn model_json_or_a_weight_that_is_not_a_regular_file_is_refused_at_once() {
+    for special in SPECIALS {
+        for (file, what) in [
+            ("model.json", "model.json"),
+            ("conv2_w.npy", "the .npy file"),
+        ] {
+            let case = Case::new();
+            let path = case.model().join(file);
+            let _keep = special.make(&path);
+            fails_fast(
+                case.root.path(),
+                &ground_args(&case.model(), &case.clip(), &case.out()),
+                &format!(
+                    "{}: {what} is {}, not a regular file",
+                    show(&path),
+                    special.described()
+                ),
+            );
+        }
+    }
+}
+
+#[test]
+fn set_json_or_a_clip_it_names_that_is_not_a_regular_file_is_refused_at_once() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/model");
+    for special in SPECIALS {
+        for (file, what) in [
+            ("set.json", "set.json"),
+            ("clips/0000.npy", "the .npy file"),
+        ] {
+            let root = tempfile::tempdir().unwrap();
+            let data = root.path().join("data");
+            let synth = Command::new(env!("CARGO_BIN_EXE_ebr"))
+                .args(["synth", "--protocol", "trimmed", "--clips", "1"])
+                .args(["--examples", "0", "--quiet", "--out"])
+                .arg(&data)
+                .status()
+                .unwrap();
+            assert!(synth.success());
+            let path = data.join(file);
+            let _keep = special.make(&path);
+            let out = root.path().join("out");
+            let args: Vec<&std::ffi::OsStr> = vec![
+                "eval".as_ref(),
+                "--quiet".as_ref(),
+                "--methods".as_ref(),
+                "cebr".as_ref(),
+                "--model".as_ref(),
+                demo.as_os_str(),
+                "--data".as_ref(),
+                data.as_os_str(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ];
+            fails_fast(
+                root.path(),
+                &args,
+                &format!(
+                    "{}: {what} is {}, not a regular file",
+                    show(&path),
+                    special.described()
+                ),
+            );
+        }
+    }
+}
+
+// ---- Flags: no value panics (spec/outputs.md, OUT-8) ----------------------------------------
+
+#[test]
+fn bench_refuses_bad_counts_and_sizes_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (&["--frames", "0"], "--frames: a clip needs at least 1 frame, not 0"),
+        (
+            &["--frames-list", "0,1"],
+            "--frames-list: a clip needs at least 1 frame, not 0",
+        ),
+        (
+            &["--frames-list", "8,0"],
+            "--frames-list: a clip needs at least 1 frame, not 0",
+        ),
+        (&["--repeat", "0"], "--repeat 0 must be between 1 and 1000"),
+        (
+            &["--repeat", "18446744073709551615"],
+            "--repeat 18446744073709551615 must be between 1 and 1000",
+        ),
+        (
+            &["--frames", "18446744073709551615"],
+            "--frames: 18446744073709551615 frames of 3x224x224 take more than 1073741824 float32 values (4 GiB), more than ebr accepts",
+        ),
+        (
+            &["--size", "736"],
+            "--size 736 must be a multiple of 32 from 32 to 704 (VGG16 pools five times; fc6 grows with the size)",
+        ),
+        (
+            &["--size", "0"],
+            "--size 0 must be a multiple of 32 from 32 to 704 (VGG16 pools five times; fc6 grows with the size)",
+        ),
+        (
+            &["--threads", "1000000"],
+            "--threads 1000000 must be at most 256 (0: one per core)",
+        ),
+    ];
+    for (flags, line) in cases {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["bench".as_ref()];
+        args.extend(flags.iter().map(std::ffi::OsStr::new));
+        fails_fast(root.path(), &args, line);
+    }
+    // Values clap cannot read are usage errors (exit 2), no panic.
+    for flags in [
+        ["--frames", "-1"],
+        ["--frames", "18446744073709551616"],
+        ["--frames-list", "1,x"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ebr"))
+            .arg("bench")
+            .args(flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+    }
+}
+
+// ---- Text on a terminal (spec/outputs.md, OUT-8) --------------------------------------------
+
+#[test]
+fn control_characters_in_labels_are_escaped_on_stdout_and_in_errors() {
+    let case = Case::new();
+    case.edit_json(|json| {
+        json["labels"][3] = Value::from("evil\nlabel\u{1b}[2J");
+    });
+    let output = Command::new(env!("CARGO_BIN_EXE_ebr"))
+        .args(["ground", "--no-overlays", "--target", "3", "--model"])
+        .arg(case.model())
+        .arg("--clip")
+        .arg(case.clip())
+        .arg("--out")
+        .arg(case.out())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(
+        stdout.contains("cebr of evil\\nlabel\\u{1b}[2J at "),
+        "{stdout:?}"
+    );
+    // An error naming the labels is one line too.
+    let (model, clip, other) = (case.model(), case.clip(), case.path("outs/other"));
+    let args = ground_args(&model, &clip, &other);
+    let mut args: Vec<&std::ffi::OsStr> = args.into_iter().filter(|a| *a != "3").collect();
+    args.insert(3, "nope".as_ref());
+    fails_fast(
+        case.root.path(),
+        &args,
+        "unknown class \"nope\"; valid: class0, class1, class2, evil\\nlabel\\u{1b}[2J, class4, class5, class6, class7, class8, class9",
     );
 }

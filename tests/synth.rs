@@ -17,6 +17,8 @@ use ebr::synth::{
 };
 use serde_json::Value;
 
+mod common;
+
 fn ebr(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ebr"))
         .args(args)
@@ -37,7 +39,9 @@ fn ok(args: &[&str]) {
     );
 }
 
-/// Every file under `dir` (relative path -> bytes), in sorted order.
+/// Every file under `dir` (relative path -> bytes), in sorted order; the marker `.ebr-output`
+/// left out and summary.json without its `run_id`, the run's identity, which differs in every
+/// run by design (spec/outputs.md, OUT-1).
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -46,8 +50,11 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else {
-                let bytes = fs::read(&path).unwrap();
+            } else if path.file_name().unwrap() != ".ebr-output" {
+                let mut bytes = fs::read(&path).unwrap();
+                if path.file_name().unwrap() == "summary.json" {
+                    bytes = common::without_run_id(&String::from_utf8(bytes).unwrap());
+                }
                 files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
             }
         }

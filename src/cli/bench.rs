@@ -39,13 +39,13 @@ pub struct BenchArgs {
     /// Run the scenarios for each of these clip lengths instead (e.g. 8,16,32).
     #[arg(long, value_delimiter = ',', value_name = "T,T,...")]
     frames_list: Vec<usize>,
-    /// Frame size in pixels (a multiple of 32).
+    /// Frame size in pixels (a multiple of 32, at most 704).
     #[arg(long, default_value_t = 224, value_name = "PX")]
     size: usize,
-    /// Runs per scenario (the median is reported).
+    /// Runs per scenario (the median is reported; 1 to 1000).
     #[arg(long, default_value_t = 3, value_name = "N")]
     repeat: usize,
-    /// Worker threads (0: one per core).
+    /// Worker threads (0: one per core; at most 256).
     #[arg(long, default_value_t = 0, value_name = "N")]
     threads: usize,
     /// Which scenarios: forward, cEB-R to conv5_1, cEB-R to the input, or all three.
@@ -191,7 +191,9 @@ fn spawn_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Va
                 "the bench scenario {} ({} frames) failed: {}",
                 scenario.name(),
                 frames,
-                String::from_utf8_lossy(&output.stderr).trim()
+                String::from_utf8_lossy(&output.stderr)
+                    .trim()
+                    .trim_start_matches("ebr: ")
             ),
         });
     }
@@ -281,15 +283,62 @@ fn breakdown(size: usize, repeat: usize) -> Result<Vec<Value>, Error> {
     Ok(rows)
 }
 
-pub fn run(args: &BenchArgs) -> Result<(), Error> {
-    if args.size == 0 || !args.size.is_multiple_of(32) {
-        return Err(Error::Unsupported {
-            reason: format!(
-                "--size {} must be a positive multiple of 32 (VGG16 pools five times)",
-                args.size
-            ),
-        });
+/// The largest --size: fc6's weight, 4096 x 512 (size / 32)^2, keeps the model within the
+/// default memory budget's 2^30 parameters up to 704 px (736 px is refused by the model).
+const MAX_SIZE: usize = 704;
+/// The most runs per scenario.
+const MAX_REPEAT: usize = 1000;
+/// The most threads: the sgemm peak measurement holds a 1024^2 product (4 MB) per thread.
+const MAX_THREADS: usize = 256;
+
+/// Checks every flag before any work, so that no value panics or aborts on an allocation.
+fn check_args(args: &BenchArgs) -> Result<(), Error> {
+    let refuse = |reason: String| Err(Error::Unsupported { reason });
+    if args.size == 0 || !args.size.is_multiple_of(32) || args.size > MAX_SIZE {
+        return refuse(format!(
+            "--size {} must be a multiple of 32 from 32 to {MAX_SIZE} (VGG16 pools five times; fc6 grows with the size)",
+            args.size
+        ));
     }
+    if args.repeat == 0 || args.repeat > MAX_REPEAT {
+        return refuse(format!(
+            "--repeat {} must be between 1 and {MAX_REPEAT}",
+            args.repeat
+        ));
+    }
+    if args.threads > MAX_THREADS {
+        return refuse(format!(
+            "--threads {} must be at most {MAX_THREADS} (0: one per core)",
+            args.threads
+        ));
+    }
+    let budget = ebr::budget::Budget::DEFAULT;
+    let (flag, lengths) = if args.frames_list.is_empty() {
+        ("--frames", vec![args.frames])
+    } else {
+        ("--frames-list", args.frames_list.clone())
+    };
+    for frames in lengths {
+        if frames == 0 {
+            return refuse(format!("{flag}: a clip needs at least 1 frame, not 0"));
+        }
+        let values = [3, args.size, args.size]
+            .iter()
+            .try_fold(frames, |n, &k| n.checked_mul(k));
+        if values.is_none_or(|v| v > budget.values()) {
+            return refuse(format!(
+                "{flag}: {frames} frames of 3x{0}x{0} take more than {1} float32 values ({2}), more than ebr accepts",
+                args.size,
+                budget.values(),
+                budget.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), Error> {
+    check_args(args)?;
     if let Some(scenario) = args.child {
         let result = run_child(args, scenario, args.frames)?;
         print_line(format_args!("{result}"));

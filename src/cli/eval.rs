@@ -20,10 +20,10 @@ use ebr::grounding::{check_method, Method};
 use ebr::layers::LstmEbRule;
 use ebr::model::Execution;
 use ebr::npy::write_atomically;
-use ebr::output::OutputDir;
+use ebr::output::{InputPath, OutputDir, OutputKind, SUMMARY};
 use ebr::Error;
 
-use super::output_text::{print_line, print_text};
+use super::output_text::{escape_control, print_error_line, print_line, print_text};
 use super::{load_model, MemoryArg, MethodArg, PriorArg};
 
 /// Evaluate a model on synthetic sets (`ebr synth`) as the paper does, every method on every
@@ -40,12 +40,14 @@ use super::{load_model, MemoryArg, MethodArg, PriorArg};
 ///            frames (random point, frame center, EB-R, cEB-R) and whether the temporal peak
 ///            of its sums lies in its actor's frames; how well the model captions
 ///
-/// Writes into --out (replaced as a whole, only if it is an earlier ebr output or empty):
+/// Writes into --out (replaced as a whole, only if it is an earlier ebr output of eval or
+/// empty; spec/outputs.md):
 ///   eval.md       the tables, as printed
 ///   eval.json     every number, per class and per clip, with the options and the timing
 ///   fig7.svg      the Fig. 7 curve (fig7-<set>.svg when several splice2 sets;
 ///                 -conserving for the conserving LSTM rule)
-///   summary.json  what was run (marks the directory as an ebr output)
+///   summary.json  what was run
+///   .ebr-output   the marker of an ebr output, with the run's id (also in the JSON files)
 ///
 /// Examples:
 ///   ebr eval --model fixtures/demo/model --data synth/
@@ -174,7 +176,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         notes.extend(check_model_fits(&set, &model)?);
         sets.push(set);
     }
-    let out = OutputDir::create(&args.out)?;
+    let out = OutputDir::create(&args.out, &input_paths(args, &sets), OutputKind::Eval)?;
 
     let limit = args.limit.unwrap_or(usize::MAX);
     let total: usize = sets.iter().map(|s| s.clips.len().min(limit)).sum();
@@ -182,7 +184,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
     let started = Instant::now();
     let mut reports = Vec::with_capacity(sets.len());
     for set in &sets {
-        bar.set_message(set_label(set));
+        bar.set_message(escape_control(&set_label(set), false));
         let set_started = Instant::now();
         let report = evaluate_set(&model, set, &options, &mut || bar.inc(1))?;
         reports.push((report, set_started.elapsed().as_secs_f64()));
@@ -251,8 +253,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         "sets": json_sets,
         "timing": {"seconds": seconds, "clips": clips, "threads": threads},
     });
-    let text = serde_json::to_string_pretty(&eval_json).expect("a JSON value serializes");
-    write_atomically(&out.path("eval.json")?, format!("{text}\n").as_bytes())?;
+    out.write_json("eval.json", &eval_json)?;
     write_atomically(&out.path("eval.md")?, markdown.as_bytes())?;
     let summary = json!({
         "ebr_version": env!("CARGO_PKG_VERSION"),
@@ -261,21 +262,33 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         "data": args.data.display().to_string(),
         "results": "eval.json",
     });
-    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
-    write_atomically(
-        &out.path(ebr::output::MARKER)?,
-        format!("{text}\n").as_bytes(),
-    )?;
+    out.write_json(SUMMARY, &summary)?;
     let written = out.commit()?;
 
     if !args.quiet {
         for note in &notes {
-            eprintln!("ebr: note: {note}");
+            print_error_line(&format!("note: {note}"));
         }
         print_text(format_args!("{markdown}"));
         print_line(format_args!("Written: {}", written.display()));
     }
     Ok(())
+}
+
+/// The inputs --out must not touch (spec/outputs.md, OUT-4): the model, the data, every set
+/// and every clip file its set.json names.
+fn input_paths(args: &EvalArgs, sets: &[SynthSet]) -> Vec<InputPath> {
+    let mut inputs = vec![
+        InputPath::new("the model directory (--model)", &args.model),
+        InputPath::new("the data set (--data)", &args.data),
+    ];
+    for set in sets {
+        inputs.push(InputPath::new("the set", &set.dir));
+        for clip in &set.clips {
+            inputs.push(InputPath::new("a clip of set.json", &clip.file));
+        }
+    }
+    inputs
 }
 
 /// The markdown's heading: the model, the data and the options.

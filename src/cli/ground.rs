@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use ebr::grounding::{Grounding, Plan, Request};
 use ebr::model::Model;
-use ebr::output::OutputDir;
+use ebr::output::{OutputDir, OutputKind};
 use ebr::Error;
 
-use super::map_outputs::{write_grounding, DrawingArgs, Report};
+use super::map_outputs::{input_paths, write_grounding, DrawingArgs, Report};
 use super::progress::frame_bar;
 use super::{
     load_input_clip, load_model, top_classes, Input, LstmRuleArg, MethodArg, NormalizationArg,
@@ -22,7 +22,8 @@ use super::{
 /// Ground a class in a clip: a signed saliency map per frame at a layer, the frames' sums over
 /// time, the action's segment, and overlays.
 ///
-/// Writes into --out (replaced as a whole, only if it is an earlier ebr output or empty):
+/// Writes into --out (replaced as a whole, only if it is an earlier ebr output of ground or
+/// empty; spec/outputs.md):
 ///   maps.npy        (T, h, w) float32, the signed maps at --layer
 ///   summary.json    model, clip, method, target, top-5 predictions, per-frame sums and peak
 ///                   points (in the model's input frame and in the original frame), the
@@ -32,6 +33,7 @@ use super::{
 ///   timeline.svg    the per-frame sums over time, the segment shaded
 ///   sheet.png       every frame's overlay in a grid, the segment framed, the sums as bars,
 ///                   the colour bar (--no-sheet: none)
+///   .ebr-output     the marker of an ebr output, with the run's id (also in summary.json)
 ///
 /// Examples:
 ///   ebr ground --model fixtures/caffe-nets/tiny_cnn_lstm --clip fixtures/caffe/tiny_cnn_lstm/input.npy --target 3
@@ -98,7 +100,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     if let Some(length) = args.length {
         plan.check_length(length, clip.frames)?;
     }
-    let out = OutputDir::create(&args.out)?;
+    let out = OutputDir::create(&args.out, &input_paths(input), OutputKind::Ground)?;
 
     let method = plan.options.method;
     let bar = frame_bar(2 * clip.frames, input.quiet, method.name());

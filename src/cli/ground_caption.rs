@@ -8,10 +8,10 @@ use serde_json::json;
 
 use ebr::grounding::caption::{caption_text, CaptionPlan, CaptionRequest};
 use ebr::grounding::Method;
-use ebr::output::OutputDir;
+use ebr::output::{OutputDir, OutputKind};
 use ebr::Error;
 
-use super::map_outputs::{write_grounding, DrawingArgs, Report};
+use super::map_outputs::{input_paths, write_grounding, DrawingArgs, Report};
 use super::progress::frame_bar;
 use super::{load_input_clip, load_model, Input, LstmRuleArg};
 
@@ -86,7 +86,7 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
     let plan = CaptionPlan::from_request(&model, &args.request())?;
     let clip = load_input_clip(input, &model.input)?;
     args.drawing.check(&model, &clip)?;
-    let out = OutputDir::create(&args.out)?;
+    let out = OutputDir::create(&args.out, &input_paths(input), OutputKind::GroundCaption)?;
 
     let bar = frame_bar(2 * clip.frames, input.quiet, "caption");
     let progress = |n: usize| bar.inc(n as u64);

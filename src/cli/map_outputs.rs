@@ -12,7 +12,7 @@ use ebr::localize::{
 };
 use ebr::model::Model;
 use ebr::npy::{write_atomically, write_npy};
-use ebr::output::{OutputDir, MARKER};
+use ebr::output::{InputPath, OutputDir, SUMMARY};
 use ebr::render::gif::write_gif;
 use ebr::render::scale::{drawn_size, overlay_at};
 use ebr::render::sheet::{draw_sheet, Layout, Sheet};
@@ -35,6 +35,14 @@ pub struct Report {
     /// The method's name and the map layer, for the second line.
     pub method: &'static str,
     pub layer: String,
+}
+
+/// The inputs of a grounding command, which its --out must not touch (spec/outputs.md, OUT-4).
+pub fn input_paths(input: &super::Input) -> Vec<InputPath> {
+    vec![
+        InputPath::new("the model directory (--model)", &input.model),
+        InputPath::new("the clip (--clip)", &input.clip),
+    ]
 }
 
 /// Writes a grounding's outputs into `out` (maps.npy, timeline.svg, with `overlays` the frames
@@ -80,8 +88,7 @@ pub fn write_grounding(
         summary[key] = value.clone();
     }
     summary["frames"] = json!(frames_json(model, clip, maps, layer_shape, &localized.sums));
-    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
-    write_atomically(&out.path(MARKER)?, format!("{text}\n").as_bytes())?;
+    out.write_json(SUMMARY, &summary)?;
     let written = out.commit()?;
     if !quiet {
         print_line(format_args!("{}", report.headline));

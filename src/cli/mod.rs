@@ -8,6 +8,8 @@ mod ground_caption;
 mod inspect;
 mod map_outputs;
 mod output_text;
+
+pub use output_text::print_error_line;
 mod progress;
 mod synth;
 
@@ -214,7 +216,7 @@ fn load_model(dir: &std::path::Path, quiet: bool, budget: Budget) -> Result<Mode
     let model = Model::load_within(dir, budget)?;
     if !quiet {
         for note in &model.notes {
-            eprintln!("ebr: note: {note}");
+            print_error_line(&format!("note: {note}"));
         }
     }
     Ok(model)
@@ -226,7 +228,7 @@ fn load_input_clip(input: &Input, spec: &ebr::model::InputSpec) -> Result<ebr::c
     let clip = ebr::clip::load_clip_within(&input.clip, spec, input.memory.memory_budget)?;
     if !input.quiet {
         for note in &clip.notes {
-            eprintln!("ebr: note: {note}");
+            print_error_line(&format!("note: {note}"));
         }
     }
     Ok(clip)

@@ -13,13 +13,16 @@ use super::output_text::print_line;
 ///
 /// Six classes, each a shape and a direction of motion (disk left/right, square up/down,
 /// triangle down-right/up-left), 64x64 RGB frames, cluttered moving backgrounds. The same seed
-/// gives the same bytes on every run and platform.
+/// gives the same bytes on every run and platform (all but the run's id, in summary.json and
+/// .ebr-output).
 ///
-/// Writes into --out (replaced as a whole, only if it is an earlier ebr output or empty):
+/// Writes into --out (replaced as a whole, only if it is an earlier ebr output of synth or
+/// empty; spec/outputs.md):
 ///   set.json            the set: classes, preprocessing, every clip's ground truth
 ///   clips/NNNN.npy      (T, 3, 64, 64) float32, preprocessed as set.json's "input" says
 ///   examples/NNNN/TT.png  the RGB frames of the first --examples clips
 ///   summary.json        what was written
+///   .ebr-output         the marker of an ebr output, with the run's id
 /// With --protocol all, the three action sets go into --out/trimmed, --out/splice2,
 /// --out/splice3. --protocol caption writes one set of two actors of different shapes in
 /// sequence, with a caption naming them ("disk left then square up") and the frames each noun

@@ -205,6 +205,7 @@ fn class_index(path: &Path, field: &str, v: &Value, classes: usize) -> Result<us
 /// of 4 numbers. The clips' .npy files are read later, one at a time.
 pub fn load_set(dir: &Path) -> Result<SynthSet, Error> {
     let path = dir.join(SET_FILE);
+    crate::input_file::check_regular(&path, "set.json")?;
     let text = fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         source,
@@ -504,7 +505,7 @@ pub fn find_sets(data: &Path) -> Result<Vec<PathBuf>, Error> {
             ),
         });
     }
-    if data.join(SET_FILE).is_file() {
+    if data.join(SET_FILE).exists() {
         return Ok(vec![data.to_path_buf()]);
     }
     let mut sets = Vec::new();
@@ -517,7 +518,7 @@ pub fn find_sets(data: &Path) -> Result<Vec<PathBuf>, Error> {
             source,
         })?;
         let path = entry.path();
-        if path.join(SET_FILE).is_file() {
+        if path.join(SET_FILE).exists() {
             sets.push(path);
         }
     }

@@ -290,6 +290,7 @@ fn describe(value: &Value) -> String {
 impl ModelSpec {
     /// Reads and checks `path` (a model.json).
     pub fn read(path: &Path) -> Result<ModelSpec, Error> {
+        crate::input_file::check_regular(path, "model.json")?;
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,

@@ -13,7 +13,7 @@ use crate::clip::preprocess_frame;
 use crate::error::Error;
 use crate::model::{ChannelOrder, InputSpec};
 use crate::npy::{write_atomically, write_npy};
-use crate::output::{OutputDir, MARKER};
+use crate::output::{OutputDir, OutputKind, SUMMARY};
 use crate::parallel::{chunks, map_chunks, worker_count};
 use crate::render::write_png;
 use crate::Tensor;
@@ -77,7 +77,7 @@ pub fn check_options(options: &SetOptions) -> Result<(), Error> {
 /// other non-empty directory) and returns `out`. SYN-13..SYN-15
 pub fn write_sets(out: &Path, options: &SetOptions) -> Result<PathBuf, Error> {
     check_options(options)?;
-    let dir = OutputDir::create(out)?;
+    let dir = OutputDir::create(out, &[], OutputKind::Synth)?;
     let sets: Vec<(Protocol, String)> = match options.protocols {
         ProtocolChoice::One(p) => vec![(p, String::new())],
         ProtocolChoice::All => Protocol::ACTIONS
@@ -99,8 +99,7 @@ pub fn write_sets(out: &Path, options: &SetOptions) -> Result<PathBuf, Error> {
             "set": format!("{prefix}set.json"),
         })).collect::<Vec<Value>>(),
     });
-    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serializes");
-    write_atomically(&dir.path(MARKER)?, format!("{text}\n").as_bytes())?;
+    dir.write_json(SUMMARY, &summary)?;
     dir.commit()
 }
 

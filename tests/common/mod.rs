@@ -32,6 +32,31 @@ pub fn load(case: &str, name: &str) -> Tensor {
     read_tensor(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Writes the Caffe fixture's model (re-saved by `Model::save`, so only its parameter files)
+/// into `root`/model and its clip into `root`/clip.npy: a working model and clip for a CLI test
+/// to break or to use.
+pub fn tiny_model_and_clip(root: &Path) {
+    let model = root.join("model");
+    std::fs::create_dir(&model).unwrap();
+    ebr::model::Model::load(&caffe_net("tiny_cnn_lstm"))
+        .unwrap()
+        .save(&model)
+        .unwrap();
+    let clip = caffe_case("tiny_cnn_lstm").join("input.npy");
+    std::fs::copy(clip, root.join("clip.npy")).unwrap();
+}
+
+/// summary.json's text without its `run_id` line: the run's identity, different in every run
+/// by design (spec/outputs.md, OUT-1); everything else of a run must be the same bytes.
+pub fn without_run_id(summary: &str) -> Vec<u8> {
+    let kept: Vec<&str> = summary
+        .lines()
+        .filter(|line| !line.starts_with("  \"run_id\": "))
+        .collect();
+    assert_eq!(kept.len() + 1, summary.lines().count(), "one run_id line");
+    kept.join("\n").into_bytes()
+}
+
 /// A buffer of `len` NaNs: an output poisoned first, so every element must be written.
 pub fn poisoned(len: usize) -> Vec<f32> {
     vec![f32::NAN; len]
