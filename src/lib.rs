@@ -8,6 +8,7 @@ pub mod error;
 pub mod eval;
 pub mod gemm;
 pub mod grounding;
+pub mod json_file;
 pub mod layers;
 pub mod localize;
 pub mod model;

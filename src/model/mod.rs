@@ -4,6 +4,7 @@
 pub mod captioner;
 pub mod frame_net;
 pub mod load;
+mod model_file;
 pub mod save;
 pub mod schema;
 pub mod temporal;
