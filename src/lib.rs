@@ -13,7 +13,6 @@ pub mod layers;
 pub mod localize;
 pub mod model;
 pub mod npy;
-pub mod npy_header;
 pub mod output;
 pub mod parallel;
 pub mod render;
