@@ -220,24 +220,30 @@ fn type_only(kind: &str) -> LayerFile {
     })
 }
 
-/// The layer `fields` at `at` (e.g. "frame[2]") read as the struct its "type" names.
-fn layer_type(json: &Path, at: &str, fields: &UniqueMap) -> Result<String, Error> {
+/// The layer `fields` at `at` (e.g. "frame[2]"): its "type", and its fields as a JSON value
+/// to be read as the struct that type names.
+fn layer_type(json: &Path, at: &str, fields: UniqueMap) -> Result<(String, Value), Error> {
+    let type_error = |reason: String| field_error(json, &format!("{at}.type"), reason);
     match fields.0.get("type") {
-        Some(Value::String(kind)) => Ok(kind.clone()),
-        None | Some(Value::Null) => Err(field_error(json, &format!("{at}.type"), "is missing")),
-        Some(other) => Err(field_error(
-            json,
-            &format!("{at}.type"),
-            format!("must be a string, found {other}"),
-        )),
+        Some(Value::String(kind)) => Ok((kind.clone(), Value::Object(fields.0))),
+        None | Some(Value::Null) => Err(type_error("is missing".to_string())),
+        Some(other) => Err(type_error(format!("must be a string, found {other}"))),
     }
+}
+
+/// The error for a layer of unknown type `kind` at `at`, listing the `valid` ones.
+fn unknown_type(json: &Path, at: &str, stack: &str, kind: &str, valid: &str) -> Error {
+    field_error(
+        json,
+        &format!("{at}.type"),
+        format!("unknown {stack} layer type \"{kind}\"; valid: {valid}"),
+    )
 }
 
 /// Layer `i` of "frame".
 fn frame_layer(json: &Path, i: usize, fields: UniqueMap) -> Result<FrameLayerSpec, Error> {
     let at = format!("frame[{i}]");
-    let kind = layer_type(json, &at, &fields)?;
-    let value = Value::Object(fields.0);
+    let (kind, value) = layer_type(json, &at, fields)?;
     Ok(match kind.as_str() {
         "conv" => {
             let c: ConvFile = from_value_at(json, &at, value)?;
@@ -286,11 +292,8 @@ fn frame_layer(json: &Path, i: usize, fields: UniqueMap) -> Result<FrameLayerSpe
             }
         }
         other => {
-            return Err(field_error(
-                json,
-                &format!("{at}.type"),
-                format!("unknown frame layer type \"{other}\"; valid: conv, relu, max_pool, avg_pool, fc, dropout"),
-            ))
+            let valid = "conv, relu, max_pool, avg_pool, fc, dropout";
+            return Err(unknown_type(json, &at, "frame", other, valid));
         }
     })
 }
@@ -298,8 +301,7 @@ fn frame_layer(json: &Path, i: usize, fields: UniqueMap) -> Result<FrameLayerSpe
 /// Layer `i` of "temporal".
 fn temporal_layer(json: &Path, i: usize, fields: UniqueMap) -> Result<TemporalLayerSpec, Error> {
     let at = format!("temporal[{i}]");
-    let kind = layer_type(json, &at, &fields)?;
-    let value = Value::Object(fields.0);
+    let (kind, value) = layer_type(json, &at, fields)?;
     match kind.as_str() {
         "lstm" => {
             let l: LstmFile = from_value_at(json, &at, value)?;
@@ -312,10 +314,12 @@ fn temporal_layer(json: &Path, i: usize, fields: UniqueMap) -> Result<TemporalLa
             from_value_at::<TypeOnlyFile>(json, &at, value)?;
             Ok(TemporalLayerSpec::MeanPool)
         }
-        other => Err(field_error(
+        other => Err(unknown_type(
             json,
-            &format!("{at}.type"),
-            format!("unknown temporal layer type \"{other}\"; valid: lstm, mean_pool"),
+            &at,
+            "temporal",
+            other,
+            "lstm, mean_pool",
         )),
     }
 }
