@@ -76,12 +76,13 @@ pub fn from_value_at<T: DeserializeOwned>(path: &Path, at: &str, value: Value) -
     serde_path_to_error::deserialize(value).map_err(|e| explain(path, at, e))
 }
 
-/// An error of the file `path` at the field path `field`.
+/// An error of the file `path` at the field path `field`. Control characters of both (keys and
+/// values quoted from the file) are escaped: the message goes to a terminal on one line.
 pub fn field_error(path: &Path, field: &str, reason: impl Into<String>) -> Error {
     Error::Json {
         path: path.to_path_buf(),
-        field: field.to_string(),
-        reason: reason.into(),
+        field: escape_controls(field),
+        reason: escape_controls(&reason.into()),
     }
 }
 
@@ -160,7 +161,7 @@ fn explain(path: &Path, at: &str, error: serde_path_to_error::Error<serde_json::
     if field.is_empty() {
         return field_error(path, "(file)", reason.replacen("must be", "must hold", 1));
     }
-    field_error(path, &escape_controls(&field), reason)
+    field_error(path, &field, reason)
 }
 
 /// The reason of serde's `message` at `field`; a message about a key inside `field` (missing,
@@ -367,10 +368,12 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_of_keys_are_escaped() {
+    fn control_characters_of_keys_and_values_are_escaped() {
         assert_eq!(
             error("{\"name\": \"a\", \"items\": [], \"bad\\u001b\": 1}"),
             "x.json: field bad\\u{1b}: is not a field ebr knows here (valid: name, items, layer)"
         );
+        let error = field_error(Path::new("x.json"), "type", "found \"a\nb\"");
+        assert_eq!(error.to_string(), "x.json: field type: found \"a\\nb\"");
     }
 }
