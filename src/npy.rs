@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use npyz::{DType, NpyFile, NpyHeader, Order, TypeChar, WriterBuilder};
 
 use crate::error::Error;
-use crate::npy_header::shape_in_header_text;
 use crate::tensor::{shape_string, Tensor};
 
 /// A tensor read from a file, and what reading it changed.
@@ -132,6 +131,131 @@ fn element_count(path: &Path, shape: &[u64]) -> Result<u64, Error> {
     Ok(shape.iter().product())
 }
 
+/// How deep lists and tuples may nest in a header (a structured type nests a few levels): the
+/// parser recurses once per level, so a header of 64 KiB of '(' would overflow the stack.
+const MAX_HEADER_DEPTH: usize = 32;
+
+/// The sizes of the header's 'shape', read with the parser npyz reads headers with
+/// (py_literal), from the text npyz parses (without its final '\n'). npyz multiplies the sizes
+/// it reads unchecked; ebr reads them first and checks their element count. A key given twice
+/// is refused (npyz would take the last).
+fn header_shape(text: &[u8]) -> Result<Vec<u64>, String> {
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    let text = std::str::from_utf8(text).map_err(|_| "the header is not UTF-8 text".to_string())?;
+    if nesting_depth(text) > MAX_HEADER_DEPTH {
+        return Err(format!(
+            "the header nests lists or tuples deeper than {MAX_HEADER_DEPTH} levels"
+        ));
+    }
+    let value: py_literal::Value = text.parse().map_err(|e: py_literal::ParseError| {
+        let mut reason = one_line(&e.to_string());
+        if python2_long(text) {
+            // The parser's list of expected tokens does not help here; the cause does.
+            reason.truncate(reason.find(": expected").unwrap_or(reason.len()));
+            reason.push_str(
+                ": a Python 2 long integer such as 3L; save the array again with Python 3's numpy",
+            );
+        }
+        format!("the header is not a Python literal as numpy writes it: {reason}")
+    })?;
+    let items = match value {
+        py_literal::Value::Dict(items) => items,
+        other => {
+            return Err(format!(
+                "the header is not a dict (numpy writes {{'descr': ..., 'fortran_order': ..., 'shape': ...}}), found {other}"
+            ))
+        }
+    };
+    let mut shape = None;
+    let mut keys: Vec<String> = Vec::new();
+    for (key, value) in &items {
+        let py_literal::Value::String(key) = key else {
+            return Err(format!(
+                "the header dict has a key {key} that is not a string"
+            ));
+        };
+        if keys.contains(key) {
+            return Err(format!("the header dict has the key '{key}' twice"));
+        }
+        keys.push(key.clone());
+        if key == "shape" {
+            shape = Some(value);
+        }
+    }
+    let sizes = match shape {
+        None => return Err("the header dict is missing key 'shape'".to_string()),
+        Some(py_literal::Value::Tuple(sizes) | py_literal::Value::List(sizes)) => sizes,
+        Some(_) => return Err("the header's 'shape' is not a tuple".to_string()),
+    };
+    sizes
+        .iter()
+        .map(|size| match size {
+            py_literal::Value::Integer(n) => u64::try_from(n).map_err(|_| {
+                if n.to_string().starts_with('-') {
+                    format!("the header's 'shape' has a negative size {n}")
+                } else {
+                    format!("the header's 'shape' has a size {n} larger than 64 bits")
+                }
+            }),
+            other => Err(format!(
+                "the header's 'shape' has a size {other} that is not an integer"
+            )),
+        })
+        .collect()
+}
+
+/// The deepest nesting of brackets in `text`, outside quoted strings.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut quote, mut escaped) = (0usize, 0, None, false);
+    for c in text.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
+}
+
+/// True when `text` holds a Python 2 long integer: a digit followed by `L`.
+fn python2_long(text: &str) -> bool {
+    text.as_bytes()
+        .windows(2)
+        .any(|w| w[0].is_ascii_digit() && w[1] == b'L')
+}
+
+/// A parser's message on one line: a pest report (" --> 1:5", the source line, a caret,
+/// "= expected ...") becomes "at line 1, column 5: expected ..."; other line breaks become "; ".
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).collect();
+    let position = lines.iter().find_map(|l| l.split_once("--> "));
+    let reason = lines.iter().find_map(|l| l.strip_prefix("= "));
+    match (position, reason) {
+        (Some((head, position)), Some(reason)) => {
+            let (line, column) = position.split_once(':').unwrap_or((position, "?"));
+            let head = head.trim().trim_end_matches(':');
+            format!("{head} at line {line}, column {column}: {reason}")
+                .trim_start()
+                .to_string()
+        }
+        _ => lines
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
 /// What a .npy file's header says, checked, before any of its data is read.
 struct Layout {
     header: NpyHeader,
@@ -164,13 +288,13 @@ fn read_layout(
         .get(..header_len as usize)
         .ok_or_else(|| malformed(path, "the file is shorter than its header"))?;
     // npyz multiplies the shape's sizes unchecked (a panic in debug builds): read the shape
-    // and check its element count first, so that a corrupt file gives an error.
-    let shape_u64 =
-        shape_in_header_text(&header_bytes[text_start..]).map_err(|e| malformed(path, e))?;
+    // with npyz's own parser first and check its element count, so that a corrupt file gives
+    // an error.
+    let shape_u64 = header_shape(&header_bytes[text_start..]).map_err(|e| malformed(path, e))?;
     element_count(path, &shape_u64)?;
 
-    let header =
-        NpyHeader::from_reader(header_bytes).map_err(|e| malformed(path, e.to_string()))?;
+    let header = NpyHeader::from_reader(header_bytes)
+        .map_err(|e| malformed(path, one_line(&e.to_string())))?;
     // The type as numpy writes it (`<f8`, `|u1`); a structured type as its list.
     let dtype = header.dtype();
     let descr = match &dtype {
@@ -192,7 +316,7 @@ fn read_layout(
         }
     };
     if header.shape() != shape_u64.as_slice() {
-        // Cannot happen: src/npy_header.rs reads only what npyz reads alike.
+        // Cannot happen: `header_shape` reads the text with npyz's parser, as npyz does.
         return Err(malformed(
             path,
             format!(

@@ -849,6 +849,122 @@ fn json_errors_from_a_directory_name_its_model_json() {
     );
 }
 
+#[test]
+fn json_unknown_field_is_refused_with_its_path() {
+    // A field ebr does not read would silently change the network: "dilation" on a conv.
+    let result = parse_edited(|v| v["frame"][0]["dilation"] = json!(2));
+    assert_json_error(
+        result,
+        "frame[0].dilation",
+        "is not a field ebr knows here (valid: type, name, out, kernel, stride, pad, bias)",
+    );
+    let result = parse_edited(|v| v["input"]["mirror"] = json!(true));
+    assert_json_error(
+        result,
+        "input.mirror",
+        "is not a field ebr knows here (valid: channels, height, width, resize, crop, scale, channel_order, mean, std)",
+    );
+    // A parameter-free layer takes no fields at all.
+    let result = parse_edited(|v| v["frame"][1]["out"] = json!(4));
+    assert_json_error(
+        result,
+        "frame[1].out",
+        "is not a field ebr knows here (valid: type)",
+    );
+}
+
+/// tiny_cnn_lstm's model.json as text with `"key": value` written a second time right after
+/// the first `"key": ` of `key` (serde_json's `Value` cannot hold a repeated key).
+fn text_with_repeated_key(key: &str, first_value: &str) -> String {
+    let text = fixture_json("tiny_cnn_lstm").to_string();
+    let first = format!("\"{key}\":{first_value}");
+    assert!(text.contains(&first), "{first} not in {text}");
+    text.replacen(&first, &format!("{first},\"{key}\":{first_value}"), 1)
+}
+
+#[test]
+fn json_duplicate_key_is_refused_with_its_path() {
+    // serde_json keeps the last of two equal keys; ebr refuses them, at every depth.
+    for (key, value, field) in [
+        ("format", "\"ebr-model-1\"", "format"),
+        ("channels", "3", "input.channels"),
+        ("kernel", "3", "frame[0].kernel"),
+        ("hidden", "32", "temporal[0].hidden"),
+    ] {
+        let text = text_with_repeated_key(key, value);
+        assert_json_error(
+            ModelSpec::parse(Path::new(JSON_PATH), &text),
+            field,
+            "appears twice (a key may appear once in an object)",
+        );
+    }
+}
+
+#[test]
+fn oversize_model_json_is_refused_without_reading_it() {
+    // A sparse 5 GB model.json: refused from its size alone (reading it took 5.2 GB and 29 s).
+    let dir = copy_fixture("tiny_cnn_lstm");
+    let json = dir.path().join("model.json");
+    let file = fs::OpenOptions::new().write(true).open(&json).unwrap();
+    file.set_len(5 << 30).unwrap();
+    drop(file);
+    let started = std::time::Instant::now();
+    let error = load_error(dir.path());
+    assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: the file holds 5368709120 bytes, more than the 67108864 bytes (64 MiB) ebr reads from a JSON file",
+            json.display()
+        )
+    );
+    // Not a timing test: a read of 5 GB would take tens of seconds, a refusal microseconds.
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+}
+
+#[test]
+fn huge_resize_is_refused_by_the_memory_budget() {
+    // input.resize [2^20, 2^20] once aborted the process on a 26 TB allocation.
+    let dir = lstm_copy_with_json(|v| v["input"]["resize"] = json!([1048576, 1048576]));
+    let error = load_error(dir.path());
+    assert_model_error(
+        error,
+        dir.path(),
+        "input.resize: the resized frame 3x1048576x1048576 takes one frame's blobs past 1073741824 values (4 GiB of float32), more than ebr accepts",
+    );
+    // Past the largest size, the field itself is refused.
+    let result = parse_edited(|v| v["input"]["resize"] = json!([1048577, 64]));
+    assert_json_error(
+        result,
+        "input.resize[0]",
+        "1048577 is larger than ebr accepts for a size (1048576)",
+    );
+}
+
+#[test]
+fn written_model_json_is_read_back_and_ordered_as_the_spec() {
+    // `to_json_text` writes the fields in spec/model.md's order, and reads back as it was.
+    let spec = read_fixture_spec("tiny_cnn_lstm");
+    let text = spec.to_json_text();
+    let order: Vec<usize> = [
+        "\"format\"",
+        "\"name\"",
+        "\"input\"",
+        "\"frame\"",
+        "\"temporal\"",
+        "\"classifier\"",
+        "\"labels\"",
+    ]
+    .iter()
+    .map(|key| {
+        text.find(key)
+            .unwrap_or_else(|| panic!("{key} not in {text}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert_eq!(ModelSpec::parse(Path::new(JSON_PATH), &text).unwrap(), spec);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inconsistent models (Error::Model)
 // ---------------------------------------------------------------------------------------------

@@ -483,6 +483,50 @@ fn non_integer_dimension_is_malformed() {
 }
 
 #[test]
+fn python_2_header_is_one_line_naming_the_fix() {
+    // Python 2's numpy wrote long integers as `2L`; npyz's parser reports them in a six-line
+    // dump. ebr gives one line with the position and the fix.
+    let dir = TempDir::new().unwrap();
+    let path = put(
+        &dir,
+        "python2.npy",
+        &npy_bytes("'<f4'", false, "(2L, 3L)", &f32_le(&[0.0; 6])),
+    );
+    assert_malformed_exactly(
+        &path,
+        "the header is not a Python literal as numpy writes it: syntax error at line 1, column 53: a Python 2 long integer such as 3L; save the array again with Python 3's numpy",
+    );
+    assert!(!read_error(&path).to_string().contains('\n'));
+}
+
+#[test]
+fn deeply_nested_header_is_malformed_not_a_stack_overflow() {
+    // The parser recurses once per level: 60000 levels would overflow the stack.
+    let dir = TempDir::new().unwrap();
+    let text = format!("{}{}", "(".repeat(60_000), ")".repeat(60_000));
+    let path = put(&dir, "nested.npy", &npy_with_header_text(&text, &[]));
+    assert_malformed_exactly(
+        &path,
+        "the header nests lists or tuples deeper than 32 levels",
+    );
+}
+
+#[test]
+fn header_key_given_twice_is_malformed() {
+    // npyz keeps the last of two equal keys; the element count ebr checks must be npyz's.
+    let dir = TempDir::new().unwrap();
+    let path = put(
+        &dir,
+        "twice.npy",
+        &npy_with_header_text(
+            "{'descr': '<f4', 'fortran_order': False, 'descr': '<f8', 'shape': (1,), }",
+            &[0; 8],
+        ),
+    );
+    assert_malformed_exactly(&path, "the header dict has the key 'descr' twice");
+}
+
+#[test]
 fn empty_file_is_malformed() {
     // What an interrupted export leaves behind.
     let dir = TempDir::new().unwrap();

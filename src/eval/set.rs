@@ -1,16 +1,18 @@
 //! A synthetic set written by `ebr synth` (format "ebr-synth-1"): set.json with the ground
-//! truth of every clip, and one preprocessed .npy per clip. This file is the evaluation's one
-//! reader of set.json; it checks everything the metrics rely on and names the field on error.
+//! truth of every clip, and one preprocessed .npy per clip. set.json is read as its one type
+//! (src/synth/set_file.rs); this file checks everything the metrics rely on, naming the field on
+//! error, and opens the set for evaluation.
 //! spec/eval.md ("The data")
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::error::Error;
+use crate::json_file::field_error;
 use crate::localize::BoxRegion;
 use crate::model::{ChannelOrder, InputSpec, Model};
+pub use crate::synth::set_file::SetInput;
+use crate::synth::set_file::{ClipEntry, NounEntry, SetFile};
 
 /// The format tag of set.json.
 pub const SET_FORMAT: &str = "ebr-synth-1";
@@ -52,18 +54,6 @@ impl Protocol {
             _ => None,
         }
     }
-}
-
-/// set.json's "input": how the clips were preprocessed (the model's must be the same).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SetInput {
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub scale: f64,
-    pub channel_order: ChannelOrder,
-    pub mean: Vec<f64>,
-    pub std: Vec<f64>,
 }
 
 /// The ground truth of one frame: the class it shows and the actor's box (pixels of the frame,
@@ -118,80 +108,10 @@ pub struct SynthSet {
     pub clips: Vec<SetClip>,
 }
 
-fn json_error(path: &Path, field: &str, reason: impl Into<String>) -> Error {
-    Error::Json {
-        path: path.to_path_buf(),
-        field: field.to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// `value[key]`, required (null counts as missing).
-fn required<'a>(path: &Path, value: &'a Value, at: &str, key: &str) -> Result<&'a Value, Error> {
-    match value.get(key) {
-        Some(v) if !v.is_null() => Ok(v),
-        _ => Err(json_error(path, &join(at, key), "is missing")),
-    }
-}
-
-fn join(at: &str, key: &str) -> String {
-    if at.is_empty() {
-        key.to_string()
-    } else {
-        format!("{at}.{key}")
-    }
-}
-
-fn as_usize(path: &Path, field: &str, v: &Value) -> Result<usize, Error> {
-    v.as_u64()
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| {
-            json_error(
-                path,
-                field,
-                format!("must be a non-negative integer, found {v}"),
-            )
-        })
-}
-
-fn as_f64(path: &Path, field: &str, v: &Value) -> Result<f64, Error> {
-    v.as_f64()
-        .filter(|x| x.is_finite())
-        .ok_or_else(|| json_error(path, field, format!("must be a finite number, found {v}")))
-}
-
-fn as_array<'a>(path: &Path, field: &str, v: &'a Value) -> Result<&'a Vec<Value>, Error> {
-    v.as_array()
-        .ok_or_else(|| json_error(path, field, format!("must be an array, found {v}")))
-}
-
-fn as_str<'a>(path: &Path, field: &str, v: &'a Value) -> Result<&'a str, Error> {
-    v.as_str()
-        .ok_or_else(|| json_error(path, field, format!("must be a string, found {v}")))
-}
-
-/// An array of exactly `n` non-negative integers.
-fn usize_array(path: &Path, field: &str, v: &Value, n: usize) -> Result<Vec<usize>, Error> {
-    let items = as_array(path, field, v)?;
-    if items.len() != n {
-        return Err(json_error(
-            path,
-            field,
-            format!("must have {n} values, found {}", items.len()),
-        ));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, x)| as_usize(path, &format!("{field}[{i}]"), x))
-        .collect()
-}
-
 /// A class index below `classes`.
-fn class_index(path: &Path, field: &str, v: &Value, classes: usize) -> Result<usize, Error> {
-    let k = as_usize(path, field, v)?;
+fn class_index(path: &Path, field: &str, k: usize, classes: usize) -> Result<usize, Error> {
     if k >= classes {
-        return Err(json_error(
+        return Err(field_error(
             path,
             field,
             format!("class {k} is not below the set's {classes} classes"),
@@ -200,70 +120,91 @@ fn class_index(path: &Path, field: &str, v: &Value, classes: usize) -> Result<us
     Ok(k)
 }
 
-/// Reads `dir`/set.json and checks it: the format tag, the protocol, every class index below
-/// the number of classes, every segment inside its clip, one frame entry per frame, every box
-/// of 4 numbers. The clips' .npy files are read later, one at a time.
-pub fn load_set(dir: &Path) -> Result<SynthSet, Error> {
-    let path = dir.join(SET_FILE);
-    crate::input_file::check_regular(&path, "set.json")?;
-    let text = fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let root: Value = serde_json::from_str(&text)
-        .map_err(|e| json_error(&path, "(file)", format!("is not valid JSON: {e}")))?;
-    let p = path.as_path();
-    let format = as_str(p, "format", required(p, &root, "", "format")?)?;
-    if format != SET_FORMAT {
-        return Err(json_error(
-            p,
-            "format",
-            format!("is \"{format}\", expected \"{SET_FORMAT}\""),
+/// `[start, end]` at `field`, inclusive frames inside a clip of `frames` frames.
+fn segment(
+    path: &Path,
+    field: &str,
+    [start, end]: [usize; 2],
+    frames: usize,
+) -> Result<(usize, usize), Error> {
+    if start > end || end >= frames {
+        return Err(field_error(
+            path,
+            field,
+            format!(
+                "[{start}, {end}] is not a segment of a clip of {frames} frames (0 <= start <= end < T)"
+            ),
         ));
     }
-    let protocol_name = as_str(p, "protocol", required(p, &root, "", "protocol")?)?;
-    let protocol = Protocol::parse(protocol_name).ok_or_else(|| {
-        json_error(
+    Ok((start, end))
+}
+
+/// Reads `dir`/set.json (src/synth/set_file.rs, strict) and checks what serde cannot: the
+/// format tag, the protocol, every class index below the number of classes, every segment
+/// inside its clip, one frame entry per frame, every box of 4 numbers, one mean and std per
+/// channel, a caption clip's caption and nouns. The clips' .npy files are read later, one at a
+/// time.
+pub fn load_set(dir: &Path) -> Result<SynthSet, Error> {
+    let path = dir.join(SET_FILE);
+    let p = path.as_path();
+    let file = SetFile::read(p)?;
+    if file.format != SET_FORMAT {
+        return Err(field_error(
+            p,
+            "format",
+            format!("is \"{}\", expected \"{SET_FORMAT}\"", file.format),
+        ));
+    }
+    let protocol = Protocol::parse(&file.protocol).ok_or_else(|| {
+        field_error(
             p,
             "protocol",
-            format!("is \"{protocol_name}\", expected trimmed, splice2, splice3 or caption"),
+            format!(
+                "is \"{}\", expected trimmed, splice2, splice3 or caption",
+                file.protocol
+            ),
         )
     })?;
-    let seed = required(p, &root, "", "seed")?
-        .as_u64()
-        .ok_or_else(|| json_error(p, "seed", "must be a non-negative integer"))?;
-    let size = usize_array(p, "frame_size", required(p, &root, "", "frame_size")?, 2)?;
-    let frame_size = [size[0], size[1]];
-    let frames_per_clip = as_usize(
-        p,
-        "frames_per_clip",
-        required(p, &root, "", "frames_per_clip")?,
-    )?;
+    let frames_per_clip = file.frames_per_clip;
     if frames_per_clip == 0 {
-        return Err(json_error(p, "frames_per_clip", "must be at least 1"));
+        return Err(field_error(p, "frames_per_clip", "must be at least 1"));
     }
-    let classes: Vec<String> = as_array(p, "classes", required(p, &root, "", "classes")?)?
-        .iter()
-        .enumerate()
-        .map(|(i, c)| as_str(p, &format!("classes[{i}]"), c).map(str::to_string))
-        .collect::<Result<_, _>>()?;
-    if classes.is_empty() {
-        return Err(json_error(p, "classes", "must name at least one class"));
+    let classes = file.classes.len();
+    if classes == 0 {
+        return Err(field_error(p, "classes", "must name at least one class"));
     }
-    let input = parse_input(p, required(p, &root, "", "input")?)?;
-    let clip_values = as_array(p, "clips", required(p, &root, "", "clips")?)?;
-    let mut clips = Vec::with_capacity(clip_values.len());
-    for (i, value) in clip_values.iter().enumerate() {
-        clips.push(parse_clip(
-            p,
-            dir,
-            &format!("clips[{i}]"),
-            value,
-            classes.len(),
-            frames_per_clip,
-            protocol == Protocol::Caption,
-        )?);
+    for key in ["mean", "std"] {
+        let values = if key == "mean" {
+            &file.input.mean
+        } else {
+            &file.input.std
+        };
+        if values.len() != file.input.channels {
+            return Err(field_error(
+                p,
+                &format!("input.{key}"),
+                format!(
+                    "has {} values for {} channels",
+                    values.len(),
+                    file.input.channels
+                ),
+            ));
+        }
     }
+    let clips = (file.clips.into_iter().enumerate())
+        .map(|(i, clip)| {
+            let mut clip = check_clip(
+                p,
+                &format!("clips[{i}]"),
+                clip,
+                classes,
+                frames_per_clip,
+                protocol,
+            )?;
+            clip.file = dir.join(&clip.file);
+            Ok(clip)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -272,156 +213,80 @@ pub fn load_set(dir: &Path) -> Result<SynthSet, Error> {
         dir: dir.to_path_buf(),
         name,
         protocol,
-        seed,
-        frame_size,
+        seed: file.seed,
+        frame_size: file.frame_size,
         frames_per_clip,
-        classes,
-        input,
+        classes: file.classes,
+        input: file.input,
         clips,
     })
 }
 
-fn parse_input(p: &Path, v: &Value) -> Result<SetInput, Error> {
-    let at = "input";
-    let channels = as_usize(p, "input.channels", required(p, v, at, "channels")?)?;
-    let height = as_usize(p, "input.height", required(p, v, at, "height")?)?;
-    let width = as_usize(p, "input.width", required(p, v, at, "width")?)?;
-    let scale = as_f64(p, "input.scale", required(p, v, at, "scale")?)?;
-    let order = as_str(
-        p,
-        "input.channel_order",
-        required(p, v, at, "channel_order")?,
-    )?;
-    let channel_order = match order {
-        "rgb" => ChannelOrder::Rgb,
-        "bgr" => ChannelOrder::Bgr,
-        other => {
-            return Err(json_error(
-                p,
-                "input.channel_order",
-                format!("is \"{other}\", expected rgb or bgr"),
-            ))
-        }
-    };
-    let numbers = |key: &str| -> Result<Vec<f64>, Error> {
-        let field = format!("input.{key}");
-        let items = as_array(p, &field, required(p, v, at, key)?)?;
-        if items.len() != channels {
-            return Err(json_error(
-                p,
-                &field,
-                format!("has {} values for {channels} channels", items.len()),
-            ));
-        }
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, x)| as_f64(p, &format!("{field}[{i}]"), x))
-            .collect()
-    };
-    Ok(SetInput {
-        channels,
-        height,
-        width,
-        scale,
-        channel_order,
-        mean: numbers("mean")?,
-        std: numbers("std")?,
-    })
-}
-
-fn parse_clip(
+/// Clip `at` ("clips[3]") of set.json `p`, checked; its file as set.json gives it (relative
+/// to the set's directory).
+fn check_clip(
     p: &Path,
-    dir: &Path,
     at: &str,
-    v: &Value,
+    clip: ClipEntry,
     classes: usize,
     frames_per_clip: usize,
-    captioned: bool,
+    protocol: Protocol,
 ) -> Result<SetClip, Error> {
-    let file = as_str(p, &join(at, "file"), required(p, v, at, "file")?)?;
-    let gt_class = class_index(
-        p,
-        &join(at, "gt_class"),
-        required(p, v, at, "gt_class")?,
-        classes,
-    )?;
-    let field = join(at, "segment");
-    let segment = usize_array(p, &field, required(p, v, at, "segment")?, 2)?;
-    if segment[0] > segment[1] || segment[1] >= frames_per_clip {
-        return Err(json_error(
-            p,
-            &field,
-            format!(
-                "[{}, {}] is not a segment of a clip of {frames_per_clip} frames (0 <= start <= end < T)",
-                segment[0], segment[1]
-            ),
-        ));
-    }
-    let other_class = match v.get("other_class") {
-        None | Some(Value::Null) => None,
-        Some(k) => Some(class_index(p, &join(at, "other_class"), k, classes)?),
+    let gt_class = class_index(p, &format!("{at}.gt_class"), clip.gt_class, classes)?;
+    let segment_ = segment(p, &format!("{at}.segment"), clip.segment, frames_per_clip)?;
+    let other_class = match clip.other_class {
+        None => None,
+        Some(k) => Some(class_index(p, &format!("{at}.other_class"), k, classes)?),
     };
-    let field = join(at, "frames");
-    let frame_values = as_array(p, &field, required(p, v, at, "frames")?)?;
-    if frame_values.len() != frames_per_clip {
-        return Err(json_error(
+    if clip.frames.len() != frames_per_clip {
+        return Err(field_error(
             p,
-            &field,
+            &format!("{at}.frames"),
             format!(
                 "has {} entries, expected frames_per_clip = {frames_per_clip}",
-                frame_values.len()
+                clip.frames.len()
             ),
         ));
     }
-    let mut frames = Vec::with_capacity(frame_values.len());
-    for (t, f) in frame_values.iter().enumerate() {
-        let at_t = format!("{field}[{t}]");
-        let class = class_index(
-            p,
-            &join(&at_t, "class"),
-            required(p, f, &at_t, "class")?,
-            classes,
-        )?;
-        let region = match f.get("box") {
-            None | Some(Value::Null) => None,
-            Some(b) => {
-                let field = join(&at_t, "box");
-                let items = as_array(p, &field, b)?;
-                if items.len() != 4 {
-                    return Err(json_error(
+    let frames = (clip.frames.into_iter().enumerate())
+        .map(|(t, f)| {
+            let at_t = format!("{at}.frames[{t}]");
+            let class = class_index(p, &format!("{at_t}.class"), f.class, classes)?;
+            let region = match f.bbox {
+                None => None,
+                Some(b) if b.len() != 4 => {
+                    return Err(field_error(
                         p,
-                        &field,
+                        &format!("{at_t}.box"),
                         format!(
                             "must be [top, left, bottom, right], found {} values",
-                            items.len()
+                            b.len()
                         ),
-                    ));
+                    ))
                 }
-                let c: Vec<f64> = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| as_f64(p, &format!("{field}[{i}]"), x))
-                    .collect::<Result<_, _>>()?;
-                Some(BoxRegion {
-                    top: c[0] as f32,
-                    left: c[1] as f32,
-                    bottom: c[2] as f32,
-                    right: c[3] as f32,
-                })
-            }
-        };
-        frames.push(FrameTruth { class, region });
-    }
-    let (caption, nouns) = if captioned {
-        parse_caption(p, at, v, classes, frames_per_clip)?
+                Some(b) => {
+                    // Every JSON number is a finite f64 (serde_json refuses the rest).
+                    let c: Vec<f32> = b.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect();
+                    Some(BoxRegion {
+                        top: c[0],
+                        left: c[1],
+                        bottom: c[2],
+                        right: c[3],
+                    })
+                }
+            };
+            Ok(FrameTruth { class, region })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (caption, nouns) = if protocol == Protocol::Caption {
+        check_caption(p, at, clip.caption, clip.nouns, classes, frames_per_clip)?
     } else {
         (Vec::new(), Vec::new())
     };
     Ok(SetClip {
-        file: dir.join(file),
+        file: PathBuf::from(clip.file),
         gt_class,
-        segment: (segment[0], segment[1]),
+        segment: segment_,
         other_class,
         frames,
         caption,
@@ -431,63 +296,42 @@ fn parse_clip(
 
 /// A caption clip's "caption" (a non-empty list of words) and "nouns" (at least one; each a
 /// word of the caption, a class, a segment inside the clip).
-fn parse_caption(
+fn check_caption(
     p: &Path,
     at: &str,
-    v: &Value,
+    caption: Option<Vec<String>>,
+    nouns: Option<Vec<NounEntry>>,
     classes: usize,
     frames_per_clip: usize,
 ) -> Result<(Vec<String>, Vec<SetNoun>), Error> {
-    let field = join(at, "caption");
-    let caption: Vec<String> = as_array(p, &field, required(p, v, at, "caption")?)?
-        .iter()
-        .enumerate()
-        .map(|(i, w)| as_str(p, &format!("{field}[{i}]"), w).map(str::to_string))
-        .collect::<Result<_, _>>()?;
+    let field = format!("{at}.caption");
+    let caption = caption.ok_or_else(|| field_error(p, &field, "is missing"))?;
     if caption.is_empty() {
-        return Err(json_error(p, &field, "must have at least one word"));
+        return Err(field_error(p, &field, "must have at least one word"));
     }
-    let field = join(at, "nouns");
-    let items = as_array(p, &field, required(p, v, at, "nouns")?)?;
+    let field = format!("{at}.nouns");
+    let items = nouns.ok_or_else(|| field_error(p, &field, "is missing"))?;
     if items.is_empty() {
-        return Err(json_error(p, &field, "must name at least one noun"));
+        return Err(field_error(p, &field, "must name at least one noun"));
     }
     let mut nouns = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let at_i = format!("{field}[{i}]");
-        let word = as_str(p, &join(&at_i, "word"), required(p, item, &at_i, "word")?)?;
-        if !caption.iter().any(|w| w == word) {
-            return Err(json_error(
+        if !caption.contains(&item.word) {
+            return Err(field_error(
                 p,
-                &join(&at_i, "word"),
+                &format!("{at_i}.word"),
                 format!(
-                    "\"{word}\" is not a word of the caption \"{}\"",
+                    "\"{}\" is not a word of the caption \"{}\"",
+                    item.word,
                     caption.join(" ")
                 ),
             ));
         }
-        let class = class_index(
-            p,
-            &join(&at_i, "class"),
-            required(p, item, &at_i, "class")?,
-            classes,
-        )?;
-        let seg_field = join(&at_i, "segment");
-        let seg = usize_array(p, &seg_field, required(p, item, &at_i, "segment")?, 2)?;
-        if seg[0] > seg[1] || seg[1] >= frames_per_clip {
-            return Err(json_error(
-                p,
-                &seg_field,
-                format!(
-                    "[{}, {}] is not a segment of a clip of {frames_per_clip} frames (0 <= start <= end < T)",
-                    seg[0], seg[1]
-                ),
-            ));
-        }
         nouns.push(SetNoun {
-            word: word.to_string(),
-            class,
-            segment: (seg[0], seg[1]),
+            class: class_index(p, &format!("{at_i}.class"), item.class, classes)?,
+            segment: segment(p, &format!("{at_i}.segment"), item.segment, frames_per_clip)?,
+            word: item.word,
         });
     }
     Ok((caption, nouns))
@@ -600,7 +444,7 @@ pub fn check_model_fits(set: &SynthSet, model: &Model) -> Result<Vec<String>, Er
         });
     }
     if set.frame_size != [s.height, s.width] {
-        return Err(json_error(
+        return Err(field_error(
             &set_json,
             "frame_size",
             format!(
@@ -637,7 +481,7 @@ fn check_captioner_fits(set: &SynthSet, model: &Model) -> Result<Vec<String>, Er
     let set_json = set.dir.join(SET_FILE);
     let s = &set.input;
     if set.frame_size != [s.height, s.width] {
-        return Err(json_error(
+        return Err(field_error(
             &set_json,
             "frame_size",
             format!(
@@ -658,7 +502,7 @@ fn check_captioner_fits(set: &SynthSet, model: &Model) -> Result<Vec<String>, Er
             match captioner.word_index(word) {
                 Some(index) if index != crate::model::captioner::SENTENCE => {}
                 _ => {
-                    return Err(json_error(
+                    return Err(field_error(
                         &set_json,
                         &format!("clips[{i}].caption[{j}]"),
                         format!(

@@ -135,6 +135,17 @@ fn build(
     let mut blob_values = 0;
     check_blob(&mut blob_values, input, "the input", budget)
         .map_err(|reason| model_error(json, format!("input: {reason}")))?;
+    // Each frame is resized before the crop (spec/preprocess.md, PRE-2): that frame, C x Hr x
+    // Wr float32 values, is held too, and checked against the same budget.
+    if let Some([rh, rw]) = spec.input.resize {
+        check_blob(
+            &mut 0,
+            [spec.input.channels, rh, rw],
+            "the resized frame",
+            budget,
+        )
+        .map_err(|reason| model_error(json, format!("input.resize: {reason}")))?;
+    }
     let mut layers = Vec::with_capacity(spec.frame.len());
     let mut output_shapes = Vec::with_capacity(spec.frame.len());
     for (i, layer) in spec.frame.iter().enumerate() {

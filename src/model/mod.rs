@@ -7,6 +7,7 @@ pub mod captioner;
 pub mod forward;
 pub mod frame_net;
 pub mod load;
+mod model_file;
 pub mod save;
 pub mod schema;
 pub mod temporal;

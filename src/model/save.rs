@@ -14,8 +14,7 @@ use crate::tensor::Tensor;
 impl Model {
     /// Writes this model into `dir` (which must exist).
     pub fn save(&self, dir: &Path) -> Result<(), Error> {
-        let text = serde_json::to_string_pretty(&self.spec.to_json()).expect("JSON serializes");
-        write_atomically(&dir.join("model.json"), format!("{text}\n").as_bytes())?;
+        write_atomically(&dir.join("model.json"), self.spec.to_json_text().as_bytes())?;
         let write = |file: String, shape: Vec<usize>, data: &[f32]| {
             write_npy(&dir.join(file), &Tensor::new(shape, data.to_vec()))
         };

@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod scene;
 pub mod seed;
 pub mod set;
+pub mod set_file;
 
 pub use caption::{CaptionTruth, Noun, CAPTION_WORDS, SENTENCE_WORD};
 pub use classes::{class_names, ActionClass, CLASSES};

@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::{json, Number, Value};
 
 use super::caption::CAPTION_WORDS;
 use super::classes::class_names;
 use super::protocol::{generate_clip, Protocol, SynthClip};
 use super::scene::FRAME_SIZE;
+use super::set_file::{ClipEntry, FrameEntry, NounEntry, SetFile, SetInput};
 use crate::clip::preprocess_frame;
 use crate::error::Error;
 use crate::model::{ChannelOrder, InputSpec};
@@ -142,7 +143,7 @@ fn write_set(
         Ok(clip)
     });
     let clips = written.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let text = set_json(protocol, options.seed, &clips);
+    let text = set_file(protocol, options.seed, &clips).to_text();
     write_atomically(&dir.path(&format!("{prefix}set.json"))?, text.as_bytes())
 }
 
@@ -151,100 +152,57 @@ pub fn clip_file(k: usize) -> String {
     format!("clips/{k:04}.npy")
 }
 
-/// set.json's text, fields in the order of spec/synth.md (SYN-13), one line per frame. Written
-/// by hand so that the order is fixed and the file stays readable; the values are integers and
-/// strings, and the input block's numbers are exact decimals (1.0, 0.5, 0.25). A caption set
-/// also has "words" (the vocabulary) and each clip its "caption" and "nouns" (SYN-17).
-pub fn set_json(protocol: Protocol, seed: u64, clips: &[SynthClip]) -> String {
+/// set.json's content (SYN-13): a caption set also has "words" (the vocabulary) and each clip
+/// its "caption" and "nouns" (SYN-17). The input block's numbers are exact decimals (1.0, 0.5,
+/// 0.25); every other value is an integer, a string or null.
+pub fn set_file(protocol: Protocol, seed: u64, clips: &[SynthClip]) -> SetFile {
     let input = synth_input();
-    let names: Vec<String> = class_names()
-        .iter()
-        .map(|n| Value::from(n.as_str()).to_string())
-        .collect();
-    let numbers = |v: &[f64]| {
-        v.iter()
-            .map(|&x| Value::from(x).to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut s = String::new();
-    s.push_str("{\n");
-    s.push_str(&format!("  \"format\": \"{FORMAT}\",\n"));
-    s.push_str(&format!("  \"protocol\": \"{}\",\n", protocol.name()));
-    s.push_str(&format!("  \"seed\": {seed},\n"));
-    s.push_str(&format!(
-        "  \"frame_size\": [{FRAME_SIZE}, {FRAME_SIZE}],\n"
-    ));
-    s.push_str(&format!(
-        "  \"frames_per_clip\": {},\n",
-        protocol.frames_per_clip()
-    ));
-    s.push_str(&format!("  \"classes\": [{}],\n", names.join(", ")));
-    let quoted = |words: &[&str]| {
-        words
+    let words = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    SetFile {
+        format: FORMAT.to_string(),
+        protocol: protocol.name().to_string(),
+        seed,
+        frame_size: [FRAME_SIZE, FRAME_SIZE],
+        frames_per_clip: protocol.frames_per_clip(),
+        classes: class_names(),
+        words: (protocol == Protocol::Caption).then(|| words(&CAPTION_WORDS)),
+        input: SetInput {
+            channels: input.channels,
+            height: input.height,
+            width: input.width,
+            scale: input.scale,
+            channel_order: input.channel_order,
+            mean: input.mean,
+            std: input.std,
+        },
+        clips: clips
             .iter()
-            .map(|w| Value::from(*w).to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if protocol == Protocol::Caption {
-        s.push_str(&format!("  \"words\": [{}],\n", quoted(&CAPTION_WORDS)));
+            .enumerate()
+            .map(|(k, clip)| ClipEntry {
+                file: clip_file(k),
+                gt_class: clip.gt_class,
+                segment: clip.segment,
+                other_class: clip.other_class,
+                caption: clip.caption.as_ref().map(|c| words(&c.words)),
+                nouns: clip.caption.as_ref().map(|c| {
+                    c.nouns
+                        .iter()
+                        .map(|n| NounEntry {
+                            word: n.word.to_string(),
+                            class: n.class,
+                            segment: n.segment,
+                        })
+                        .collect()
+                }),
+                frames: clip
+                    .truth
+                    .iter()
+                    .map(|f| FrameEntry {
+                        class: f.class,
+                        bbox: Some(f.bbox.iter().map(|&x| Number::from(x)).collect()),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
-    s.push_str(&format!(
-        "  \"input\": {{\"channels\": {}, \"height\": {}, \"width\": {}, \"scale\": {}, \"channel_order\": \"rgb\", \"mean\": [{}], \"std\": [{}]}},\n",
-        input.channels,
-        input.height,
-        input.width,
-        Value::from(input.scale),
-        numbers(&input.mean),
-        numbers(&input.std)
-    ));
-    s.push_str("  \"clips\": [\n");
-    for (k, clip) in clips.iter().enumerate() {
-        let other = clip
-            .other_class
-            .map_or("null".to_string(), |c| c.to_string());
-        s.push_str("    {\n");
-        s.push_str(&format!("      \"file\": \"{}\",\n", clip_file(k)));
-        s.push_str(&format!("      \"gt_class\": {},\n", clip.gt_class));
-        s.push_str(&format!(
-            "      \"segment\": [{}, {}],\n",
-            clip.segment[0], clip.segment[1]
-        ));
-        s.push_str(&format!("      \"other_class\": {other},\n"));
-        if let Some(caption) = &clip.caption {
-            s.push_str(&format!(
-                "      \"caption\": [{}],\n",
-                quoted(&caption.words)
-            ));
-            let nouns: Vec<String> = caption
-                .nouns
-                .iter()
-                .map(|n| {
-                    format!(
-                        "{{\"word\": {}, \"class\": {}, \"segment\": [{}, {}]}}",
-                        Value::from(n.word),
-                        n.class,
-                        n.segment[0],
-                        n.segment[1]
-                    )
-                })
-                .collect();
-            s.push_str(&format!("      \"nouns\": [{}],\n", nouns.join(", ")));
-        }
-        s.push_str("      \"frames\": [\n");
-        for (t, f) in clip.truth.iter().enumerate() {
-            let [top, left, bottom, right] = f.bbox;
-            let comma = if t + 1 < clip.truth.len() { "," } else { "" };
-            s.push_str(&format!(
-                "        {{\"class\": {}, \"box\": [{top}, {left}, {bottom}, {right}]}}{comma}\n",
-                f.class
-            ));
-        }
-        s.push_str("      ]\n");
-        let comma = if k + 1 < clips.len() { "," } else { "" };
-        s.push_str(&format!("    }}{comma}\n"));
-    }
-    s.push_str("  ]\n}\n");
-    s
 }
