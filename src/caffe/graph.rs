@@ -203,12 +203,16 @@ impl Walk {
                 }
                 let dims: Vec<usize> = shape
                     .iter()
-                    .map(|&d| usize::try_from(d).ok().filter(|&d| d >= 1))
+                    .map(|&d| {
+                        usize::try_from(d)
+                            .ok()
+                            .filter(|&d| (1..=crate::model::schema::MAX_SIZE).contains(&d))
+                    })
                     .collect::<Option<_>>()
                     .unwrap_or_default();
                 let [n, c, h, w] = dims[..] else {
                     return Err(format!(
-                        "{} reads the input \"{name}\" of shape {shape:?}; the frames' input must be N x C x H x W",
+                        "{} reads the input \"{name}\" of shape {shape:?}; the frames' input must be N x C x H x W (each at most 2^20)",
                         layer_ref(layer)
                     ));
                 };
@@ -253,6 +257,35 @@ impl Walk {
         self.bind_tops(layer, Value::Frame { at });
     }
 
+    /// Records the blobs of a Convolution or InnerProduct `layer`: its weight (`what`, shape)
+    /// and, with `bias`, a bias of the weight's first dimension (CAFFE-11).
+    fn weight_and_bias(
+        &mut self,
+        layer: &Layer,
+        name: &str,
+        (what, shape): (&str, Vec<usize>),
+        bias: bool,
+    ) {
+        let out = shape[0];
+        let mut blobs = vec![ParamBlob {
+            file: format!("{name}_w.npy"),
+            what: what.to_string(),
+            shape,
+        }];
+        if bias {
+            blobs.push(ParamBlob {
+                file: format!("{name}_b.npy"),
+                what: "bias [out]".to_string(),
+                shape: vec![out],
+            });
+        }
+        self.params.push(ParamLayer {
+            caffe_name: layer.name.clone(),
+            caffe_type: layer.kind.clone(),
+            blobs,
+        });
+    }
+
     /// Convolution and Pooling and their output shapes (CAFFE-8).
     fn conv(&mut self, layer: &Layer) -> Result<(), String> {
         let p = layer.conv.clone().unwrap_or_default();
@@ -293,29 +326,14 @@ impl Walk {
         let g = ConvGeometry::new(c, h, w, out, kernel, stride, pad)
             .map_err(|e| format!("{} on a {c}x{h}x{w} input: {e}", layer_ref(layer)))?;
         let name = ebr_name(&layer.name);
-        let mut blobs = vec![ParamBlob {
-            file: format!("{name}_w.npy"),
-            what: "weight [out, in, kh, kw]".to_string(),
-            shape: vec![out, c, kernel, kernel],
-        }];
-        if bias {
-            blobs.push(ParamBlob {
-                file: format!("{name}_b.npy"),
-                what: "bias [out]".to_string(),
-                shape: vec![out],
-            });
-        }
-        self.params.push(ParamLayer {
-            caffe_name: layer.name.clone(),
-            caffe_type: layer.kind.clone(),
-            blobs,
-        });
+        let weight = ("weight [out, in, kh, kw]", vec![out, c, kernel, kernel]);
+        self.weight_and_bias(layer, &name, weight, bias);
         let spec = FrameLayerSpec::Conv {
+            kernel: g.kernel,
+            stride: g.stride,
+            pad: g.pad,
             name,
             out,
-            kernel,
-            stride,
-            pad,
             bias,
         };
         self.push_frame(layer, spec, vec![out, g.out_height(), g.out_width()]);
@@ -364,21 +382,20 @@ impl Walk {
         };
         let g = PoolGeometry::new(c, h, w, kernel, stride, pad)
             .map_err(|e| format!("{} on a {c}x{h}x{w} input: {e}", layer_ref(layer)))?;
-        let name = Some(ebr_name(&layer.name));
-        let spec = if method == PoolMethod::Max {
-            FrameLayerSpec::MaxPool {
+        let name = Some(ebr_name(&layer.name)).filter(|n| !n.is_empty());
+        let spec = match method {
+            PoolMethod::Max => FrameLayerSpec::MaxPool {
                 name,
-                kernel,
-                stride,
-                pad,
-            }
-        } else {
-            FrameLayerSpec::AvgPool {
+                kernel: g.kernel,
+                stride: g.stride,
+                pad: g.pad,
+            },
+            _ => FrameLayerSpec::AvgPool {
+                kernel: g.kernel,
+                stride: g.stride,
+                pad: g.pad,
                 name,
-                kernel,
-                stride,
-                pad,
-            }
+            },
         };
         self.push_frame(layer, spec, vec![c, g.out_height(), g.out_width()]);
         Ok(())
@@ -396,23 +413,7 @@ impl Walk {
         let out = count(layer, "num_output", p.num_output)?;
         let bias = p.bias_term.unwrap_or(true);
         let name = ebr_name(&layer.name);
-        let mut blobs = vec![ParamBlob {
-            file: format!("{name}_w.npy"),
-            what: "weight [out, in]".to_string(),
-            shape: vec![out, inputs],
-        }];
-        if bias {
-            blobs.push(ParamBlob {
-                file: format!("{name}_b.npy"),
-                what: "bias [out]".to_string(),
-                shape: vec![out],
-            });
-        }
-        self.params.push(ParamLayer {
-            caffe_name: layer.name.clone(),
-            caffe_type: layer.kind.clone(),
-            blobs,
-        });
+        self.weight_and_bias(layer, &name, ("weight [out, in]", vec![out, inputs]), bias);
         Ok(FcSpec { name, out, bias })
     }
 
@@ -502,7 +503,10 @@ impl Walk {
                 layer_ref(layer)
             ));
         }
-        let total: i64 = input.iter().product();
+        let total = input
+            .iter()
+            .try_fold(1i64, |a, &b| a.checked_mul(b).filter(|_| b >= 1))
+            .ok_or_else(|| format!("{} reshapes a blob of shape {input:?}", layer_ref(layer)))?;
         let mut out: Vec<i64> = Vec::with_capacity(p.shape.len());
         let mut infer = None;
         for (i, &d) in p.shape.iter().enumerate() {
@@ -899,6 +903,12 @@ pub fn to_spec(net: &Net) -> Result<Mapped, String> {
     let mut seen: HashMap<String, &str> = HashMap::new();
     for p in &walk.params {
         let name = ebr_name(&p.caffe_name);
+        if name.is_empty() || name == "data" {
+            return Err(format!(
+                "a {} layer is named \"{name}\"; ebr needs a name for every layer with parameters, and \"data\" is its input's",
+                p.caffe_type
+            ));
+        }
         if let Some(first) = seen.insert(name.clone(), &p.caffe_name) {
             return Err(format!(
                 "layers \"{first}\" and \"{}\" both become \"{name}\" in ebr (names become file names, '/' becomes '_')",
