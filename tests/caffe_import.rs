@@ -826,3 +826,102 @@ fn spec_tags_and_code_cite_each_other() {
         "cited in src/, not in the spec: {unknown:?}"
     );
 }
+
+#[test]
+fn the_cli_options_fill_the_input_block_and_the_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("classInd.txt");
+    let lines: Vec<String> = (0..10)
+        .rev()
+        .map(|k| format!("{} class_{k}", k + 1))
+        .collect();
+    fs::write(&labels, lines.join("\n")).unwrap();
+    let out = dir.path().join("model");
+    ok(&[
+        "import-caffe",
+        "--prototxt",
+        path_str(&models("tiny_cnn_meanpool/deploy.prototxt")),
+        "--resize",
+        "64,48",
+        "--mean",
+        "1,2,3",
+        "--channel-order",
+        "rgb",
+        "--scale",
+        "1",
+        "--labels",
+        path_str(&labels),
+        "--out",
+        path_str(&out),
+        "--quiet",
+    ]);
+    let spec = ebr::model::ModelSpec::read(&out.join("model.json")).unwrap();
+    let input = &spec.input;
+    assert_eq!((input.resize, input.scale), (Some([64, 48]), 1.0));
+    assert_eq!(input.channel_order, ebr::model::ChannelOrder::Rgb);
+    assert_eq!(input.mean, [1.0, 2.0, 3.0]);
+    // `index name` lines, sorted by index.
+    assert_eq!(spec.labels[0], "class_0");
+    assert_eq!(spec.labels[9], "class_9");
+}
+
+/// A Split layer (as Caffe inserts it, and stores it in a caffemodel) copies its bottom: the
+/// net with fc7 split between fc8f and the LSTM imports as the net without (CAFFE-6).
+#[test]
+fn a_split_layer_maps_its_tops_back_to_its_bottom() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(tiny_lstm_prototxt()).unwrap();
+    let split = text
+        .replacen(
+            "layer { name: \"fc8f\"",
+            "layer { name: \"fc7_split\" type: \"Split\" bottom: \"fc7\" top: \"fc7_a\" top: \"fc7_b\" }\nlayer { name: \"fc8f\"",
+            1,
+        )
+        .replacen("bottom: \"fc7\" top: \"fc8f\"", "bottom: \"fc7_a\" top: \"fc8f\"", 1)
+        .replacen("bottom: \"fc7\" top: \"feat-reshape\"", "bottom: \"fc7_b\" top: \"feat-reshape\"", 1);
+    assert_eq!(split.matches("fc7_a").count(), 2);
+    assert_eq!(split.matches("fc7_b").count(), 2);
+    let path = dir.path().join("split.prototxt");
+    fs::write(&path, split).unwrap();
+    let options = InputOptions::default();
+    let with_split = import(&path, &tiny_weights(), &options, None).unwrap();
+    let without = import(&tiny_lstm_prototxt(), &tiny_weights(), &options, None).unwrap();
+    assert_eq!(
+        (
+            with_split.spec.frame,
+            with_split.spec.temporal,
+            with_split.spec.frame_classifier
+        ),
+        (
+            without.spec.frame,
+            without.spec.temporal,
+            without.spec.frame_classifier
+        )
+    );
+}
+
+/// include / exclude rules: only the layers of the TEST net are mapped (CAFFE-5).
+#[test]
+fn layers_outside_the_test_net_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let lrn = |rule: &str| {
+        format!("layer {{ name: \"norm1\" type: \"LRN\" bottom: \"conv1\" top: \"conv1\" {rule} }}\nlayer {{ name: \"pool1\"")
+    };
+    for (rule, kept) in [
+        ("include { phase: TRAIN }", false),
+        ("exclude { phase: TEST }", false),
+        ("include { phase: TEST }", true),
+        ("include { stage: \"deploy\" }", false),
+        ("include { min_level: 1 }", false),
+        ("exclude { phase: TRAIN }", true),
+    ] {
+        let path = edited_prototxt(
+            dir.path(),
+            "rule.prototxt",
+            "layer { name: \"pool1\"",
+            &lrn(rule),
+        );
+        let result = import(&path, &tiny_weights(), &InputOptions::default(), None);
+        assert_eq!(result.is_err(), kept, "{rule}");
+    }
+}

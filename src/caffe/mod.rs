@@ -267,7 +267,7 @@ pub fn import(
     };
     if mapped.declared_frames > 0 {
         notes.push(format!(
-            "the prototxt is written for {} frames; ebr runs clips of any length",
+            "the prototxt's input holds {} frame(s); ebr runs clips of any length",
             mapped.declared_frames
         ));
     }

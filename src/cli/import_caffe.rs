@@ -48,14 +48,8 @@ pub struct ImportCaffeArgs {
     #[arg(long, value_enum, default_value_t = PresetArg::Caffe)]
     preset: PresetArg,
     /// Resize every frame to H,W before the center crop.
-    #[arg(
-        long,
-        value_name = "H,W",
-        value_delimiter = ',',
-        num_args = 2,
-        conflicts_with = "no_resize"
-    )]
-    resize: Option<Vec<usize>>,
+    #[arg(long, value_name = "H,W", value_parser = parse_size, conflicts_with = "no_resize")]
+    resize: Option<[usize; 2]>,
     /// No resize, even if the preset has one.
     #[arg(long)]
     no_resize: bool,
@@ -96,6 +90,19 @@ enum OrderArg {
     Rgb,
 }
 
+/// `--resize`'s value: two whole numbers >= 1, `H,W`.
+fn parse_size(text: &str) -> Result<[usize; 2], String> {
+    let sizes: Vec<usize> = text
+        .split(',')
+        .map(|part| part.trim().parse::<usize>().ok().filter(|&n| n >= 1))
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    match sizes[..] {
+        [h, w] => Ok([h, w]),
+        _ => Err(format!("{text:?} is not H,W (two whole numbers >= 1)")),
+    }
+}
+
 pub fn run(args: &ImportCaffeArgs) -> Result<(), Error> {
     if let Some(path) = &args.list {
         let net = read_caffemodel(path)?;
@@ -122,7 +129,7 @@ pub fn run(args: &ImportCaffeArgs) -> Result<(), Error> {
             PresetArg::Caffe => Preset::Caffe,
             PresetArg::Authors => Preset::Authors,
         },
-        resize: args.resize.as_ref().map(|r| [r[0], r[1]]),
+        resize: args.resize,
         no_resize: args.no_resize,
         scale: args.scale,
         channel_order: args.channel_order.map(|o| match o {
