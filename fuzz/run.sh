@@ -15,7 +15,7 @@ seconds="${1:-60}"
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 
-for target in npy model frames; do
+for target in npy model frames caffemodel prototxt; do
     mkdir -p "corpus/$target"
     echo "== $target: ${seconds} s"
     cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod budget;
+pub mod caffe;
 pub mod clip;
 pub mod error;
 pub mod eval;

@@ -1,11 +1,12 @@
 //! `ebr inspect`: the layers of a model, their output shapes, parameter counts, strides and
 //! receptive fields, and which of them `--layer` accepts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use ebr::model::{ChannelOrder, FrameLayer, Model, TemporalLayer};
+use ebr::model::schema::model_json_path;
+use ebr::model::{ChannelOrder, FrameLayer, Model, ModelSpec, TemporalLayer};
 use ebr::Error;
 
 use super::output_text::print_line;
@@ -32,8 +33,30 @@ fn after(kernel: usize, stride: usize, jump: usize, field: usize) -> (usize, usi
     (jump * stride, field + (kernel - 1) * jump)
 }
 
+/// Whether `dir` holds no parameter file at all: a model.json written without weights
+/// (`ebr import-caffe` without --weights; spec/caffe-import.md, CAFFE-13).
+fn holds_no_weights(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        !entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "npy"))
+    })
+}
+
 pub fn run(args: &InspectArgs) -> Result<(), Error> {
-    let model = Model::load_within(&args.model, args.memory.memory_budget)?;
+    let model = match Model::load_within(&args.model, args.memory.memory_budget) {
+        Ok(model) => model,
+        Err(Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound && holds_no_weights(&args.model) =>
+        {
+            let spec = ModelSpec::read(&model_json_path(&args.model))?;
+            print_line(format_args!(
+                "weights: missing (model.json only); shapes and parameter counts from model.json"
+            ));
+            Model::architecture(&spec, &args.model)?
+        }
+        Err(error) => return Err(error),
+    };
     let net = &model.frame;
     let [c, h, w] = net.input_shape();
     print_line(format_args!(
@@ -101,6 +124,10 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
         ));
     }
     let mut width = net.feature_len();
+    print_line(format_args!(
+        "feature blob: {} ({width} values per frame)",
+        net.layer_names().last().map_or("data", String::as_str)
+    ));
     for layer in &model.temporal {
         match layer {
             TemporalLayer::Lstm { name, lstm } => {

@@ -5,6 +5,7 @@ mod classify;
 mod eval;
 mod ground;
 mod ground_caption;
+mod import_caffe;
 mod inspect;
 mod map_outputs;
 mod output_text;
@@ -49,6 +50,7 @@ enum Command {
     GroundCaption(ground_caption::GroundCaptionArgs),
     Classify(classify::ClassifyArgs),
     Inspect(inspect::InspectArgs),
+    ImportCaffe(import_caffe::ImportCaffeArgs),
     Bench(bench::BenchArgs),
     Synth(synth::SynthArgs),
     Eval(eval::EvalArgs),
@@ -61,6 +63,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::GroundCaption(args) => ground_caption::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::ImportCaffe(args) => import_caffe::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Synth(args) => synth::run(&args),
         Command::Eval(args) => eval::run(&args),

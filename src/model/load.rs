@@ -66,6 +66,48 @@ impl Model {
         Ok(model)
     }
 
+    /// A model of `spec` whose parameters are given in memory, keyed by file name
+    /// ("conv1_w.npy"), each of the shape the loader expects; `dir` is only recorded. For
+    /// importers (spec/caffe-import.md, CAFFE-11), which then write it with `Model::save`.
+    pub fn from_parameters(
+        spec: &ModelSpec,
+        mut parameters: HashMap<String, Tensor>,
+        dir: &Path,
+    ) -> Result<Model, Error> {
+        let mut take = |file: &str, field: &str, shape: &[usize]| match parameters.remove(file) {
+            Some(tensor) if tensor.shape == shape => Ok(tensor),
+            Some(tensor) => Err(Error::Shape {
+                path: dir.join(file),
+                field: field.to_string(),
+                expected: shape.to_vec(),
+                found: tensor.shape,
+            }),
+            None => Err(Error::Model {
+                path: dir.join(file),
+                reason: format!("{field}: no values given"),
+            }),
+        };
+        build(
+            dir,
+            &super::schema::model_json_path(dir),
+            spec,
+            &mut take,
+            Budget::DEFAULT,
+        )
+    }
+
+    /// A model of `spec` with every parameter 0: its architecture (shapes, parameter counts)
+    /// for `ebr inspect` of a directory that holds model.json and no weights
+    /// (spec/caffe-import.md, CAFFE-13). Zeroed pages are not touched until written.
+    pub fn architecture(spec: &ModelSpec, dir: &Path) -> Result<Model, Error> {
+        let mut zeros = |_file: &str, _field: &str, shape: &[usize]| {
+            let len = shape.iter().product();
+            Ok(Tensor::new(shape.to_vec(), vec![0.0f32; len]))
+        };
+        let json = super::schema::model_json_path(dir);
+        build(dir, &json, spec, &mut zeros, Budget::DEFAULT)
+    }
+
     /// A model of `spec` with random weights: He initialisation (normal, variance 2 / fan_in)
     /// for every weight, zero biases; `dir` is only recorded. For benchmarks and tests.
     pub fn random(spec: &ModelSpec, seed: u64, dir: &Path) -> Result<Model, Error> {

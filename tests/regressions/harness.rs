@@ -319,3 +319,67 @@ pub fn frames(input: &[u8]) {
         assert_eq!(clip.data.len(), clip.frames * channels * 8 * 6);
     }
 }
+
+/// The tiny CNN-LSTM's prototxt mapped onto ebr's model (fixtures/caffe-models/), once per
+/// run: the layers whose weights a fuzzed caffemodel is asked for.
+fn tiny_lstm_mapped() -> &'static (ModelSpec, Vec<ebr::caffe::graph::ParamLayer>) {
+    static MAPPED: OnceLock<(ModelSpec, Vec<ebr::caffe::graph::ParamLayer>)> = OnceLock::new();
+    MAPPED.get_or_init(|| {
+        // The tests' manifest directory is the repository, the fuzz targets' is fuzz/.
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = if manifest.join("fixtures/caffe-models").exists() {
+            manifest.join("fixtures/caffe-models")
+        } else {
+            manifest.join("../fixtures/caffe-models")
+        };
+        let prototxt = root.join("tiny_cnn_lstm/deploy.prototxt");
+        let net = ebr::caffe::read_prototxt(&prototxt).expect("the fixture's prototxt reads");
+        let mapped = ebr::caffe::graph::to_spec(&net).expect("the fixture's net maps");
+        let imported = ebr::caffe::import(
+            &prototxt,
+            &ebr::caffe::WeightSource::Missing,
+            &ebr::caffe::InputOptions::default(),
+            None,
+        )
+        .expect("the fixture's net imports");
+        (imported.spec, mapped.params)
+    })
+}
+
+/// The caffemodel reader on arbitrary bytes (`parse_caffemodel`), its listing, and the
+/// matching of its blobs to the tiny CNN-LSTM's layers: whatever `weights_for` accepts must
+/// build the model (every shape and value it let through is one the loader accepts).
+pub fn caffemodel(bytes: &[u8]) {
+    let Ok(net) = ebr::caffe::parse_caffemodel(Path::new("fuzz.caffemodel"), bytes) else {
+        return;
+    };
+    let lines = ebr::caffe::list_layers(&net);
+    assert_eq!(lines.len(), net.layers.len());
+    let (spec, params) = tiny_lstm_mapped();
+    if let Ok(tensors) = ebr::caffe::weights::weights_for(params, net) {
+        if let Err(error) = Model::from_parameters(spec, tensors, Path::new("fuzz")) {
+            panic!("weights_for accepted blobs the model refuses: {error}");
+        }
+    }
+}
+
+/// The prototxt reader and the mapping onto ebr's model on arbitrary text (`import` without
+/// weights, from a file): no panic, and an imported model's model.json reads back as the
+/// same description.
+pub fn prototxt(bytes: &[u8]) {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory"));
+    let path = dir.path().join("fuzz.prototxt");
+    std::fs::write(&path, bytes).expect("the file is written");
+    let imported = ebr::caffe::import(
+        &path,
+        &ebr::caffe::WeightSource::Missing,
+        &ebr::caffe::InputOptions::default(),
+        None,
+    );
+    if let Ok(imported) = imported {
+        let text = imported.spec.to_json().to_string();
+        let again = ModelSpec::parse(Path::new("model.json"), &text).expect("model.json reads");
+        assert_eq!(again, imported.spec);
+    }
+}

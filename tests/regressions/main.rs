@@ -1,7 +1,7 @@
 //! Every input a fuzz target crashed on (fuzz/, `fuzz/run.sh`), replayed through the target's
 //! own harness (tests/regressions/harness.rs), with the target's seeds (fuzz/seeds/<target>):
 //! tests/regressions/<target>/<name> holds the input's bytes; the frames target never
-//! crashed, so it replays its seeds only. A new crash is kept by copying fuzz/artifacts/<target>/crash-* here under a
+//! crashed, so it replays its seeds only, as do the caffemodel and prototxt targets. A new crash is kept by copying fuzz/artifacts/<target>/crash-* here under a
 //! name that says what it is; the harness runs every file of the folder. Where the fix gives a
 //! particular error, a test below asserts it.
 //!
@@ -72,6 +72,16 @@ fn every_model_input_replays_without_a_panic() {
 #[test]
 fn every_frames_input_replays_without_a_panic() {
     replay("frames", harness::frames);
+}
+
+#[test]
+fn every_caffemodel_input_replays_without_a_panic() {
+    replay("caffemodel", harness::caffemodel);
+}
+
+#[test]
+fn every_prototxt_input_replays_without_a_panic() {
+    replay("prototxt", harness::prototxt);
 }
 
 /// The message `parse_npy` gives for tests/regressions/npy/<name>.
