@@ -588,4 +588,26 @@ fn usage_errors_exit_with_2() {
         let out = ebr(&args);
         assert_eq!(out.status.code(), Some(2), "ebr {args:?}");
     }
+    // --threads past 256 (thousands of threads would exhaust memory): a usage error, at once.
+    for command in ["ground", "classify"] {
+        let mut args = vec![
+            command,
+            "--model",
+            path_str(&model),
+            "--clip",
+            path_str(&clip),
+        ];
+        args.extend(["--target", "3", "--threads", "100000"]);
+        if command == "classify" {
+            args.truncate(5);
+            args.extend(["--threads", "100000"]);
+        }
+        let out = ebr(&args);
+        assert_eq!(out.status.code(), Some(2), "ebr {args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("\"100000\" is not a number of threads from 0 to 256"),
+            "{stderr}"
+        );
+    }
 }

@@ -87,8 +87,8 @@ pub struct EvalArgs {
     /// Output directory.
     #[arg(long, default_value = "ebr-eval", value_name = "DIR")]
     out: PathBuf,
-    /// Worker threads for the frames (0: one per core).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Worker threads for the frames (0: one per core; at most 256).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = super::thread_count)]
     threads: usize,
     /// No progress bar and no tables on stdout.
     #[arg(long, short)]

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use ebr::grounding::{Grounding, Plan, Request};
-use ebr::model::Model;
+use ebr::model::{forward_clip, Model};
 use ebr::output::{OutputDir, OutputKind};
 use ebr::Error;
 
@@ -105,7 +105,15 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let method = plan.options.method;
     let bar = frame_bar(2 * clip.frames, input.quiet, method.name());
     let progress = |n: usize| bar.inc(n as u64);
-    let fwd = plan.forward(&clip.data, clip.frames, &input.execution(), &progress);
+    let (frames, execution) = (clip.frames, input.execution());
+    let fwd = forward_clip(
+        &model,
+        &clip.data,
+        frames,
+        &execution,
+        Some(plan.map_blob),
+        &progress,
+    );
     let g = plan.ground(&fwd, &progress)?;
     bar.finish_and_clear();
 

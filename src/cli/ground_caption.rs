@@ -8,6 +8,7 @@ use serde_json::json;
 
 use ebr::grounding::caption::{caption_text, CaptionPlan, CaptionRequest};
 use ebr::grounding::Method;
+use ebr::model::forward_clip;
 use ebr::output::{OutputDir, OutputKind};
 use ebr::Error;
 
@@ -90,7 +91,15 @@ pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
 
     let bar = frame_bar(2 * clip.frames, input.quiet, "caption");
     let progress = |n: usize| bar.inc(n as u64);
-    let fwd = plan.forward(&clip.data, clip.frames, &input.execution(), &progress);
+    let (frames, execution) = (clip.frames, input.execution());
+    let fwd = forward_clip(
+        &model,
+        &clip.data,
+        frames,
+        &execution,
+        Some(plan.map_blob),
+        &progress,
+    );
     let g = plan.ground(&fwd, &progress)?;
     bar.finish_and_clear();
 

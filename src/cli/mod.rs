@@ -80,8 +80,8 @@ struct Input {
     /// or a .npy of shape (T, C, H, W), float32, already preprocessed.
     #[arg(long, value_name = "PATH")]
     clip: PathBuf,
-    /// Worker threads for the frames (0: one per core).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Worker threads for the frames (0: one per core; at most 256).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = thread_count)]
     threads: usize,
     /// Keep every frame's activations for the backward pass, or recompute them per chunk of
     /// frames (constant memory for long clips). Default: keep while they fit in 1 GiB.
@@ -102,6 +102,15 @@ struct MemoryArg {
     /// files' headers and model.json before anything is read.
     #[arg(long, value_name = "GIB", default_value = "4", value_parser = parse_budget)]
     memory_budget: Budget,
+}
+
+/// `--threads`' value: 0 (one per core) to 256; more threads than frames or cores only wait,
+/// and thousands of them exhaust memory before they help.
+fn thread_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= 256 => Ok(n),
+        _ => Err(format!("{text:?} is not a number of threads from 0 to 256")),
+    }
 }
 
 /// `--memory-budget`'s value: a positive number of GiB.

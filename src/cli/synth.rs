@@ -52,8 +52,8 @@ pub struct SynthArgs {
     /// Also write the frames of the first N clips of each set as PNG.
     #[arg(long, default_value_t = 2, value_name = "N")]
     examples: usize,
-    /// Worker threads (0: one per core); the output does not depend on it.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Worker threads (0: one per core; at most 256); the output does not depend on it.
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = super::thread_count)]
     threads: usize,
     /// Print nothing on success.
     #[arg(long, short)]

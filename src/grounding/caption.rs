@@ -11,7 +11,7 @@ use crate::layers::{Fc, LstmEbRule, Rule};
 use crate::model::captioner::{teacher_inputs, CaptionForward, Captioner, SENTENCE};
 use crate::model::forward::check_finite;
 use crate::model::temporal::{TemporalForward, TemporalLayer};
-use crate::model::{forward_clip, temporal, ClipForward, Execution, Model};
+use crate::model::{temporal, ClipForward, Model};
 
 /// What to ground in a caption.
 #[derive(Clone, Debug, PartialEq)]
@@ -264,12 +264,7 @@ impl<'m> CaptionPlan<'m> {
         options: CaptionOptions,
         caption: Option<Vec<usize>>,
     ) -> Result<CaptionPlan<'m>, Error> {
-        let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
-            reason: format!(
-                "{} describes no captioner (use ebr ground for an action model)",
-                model.dir.join("model.json").display()
-            ),
-        })?;
+        let captioner = captioner_of(model)?;
         if !matches!(options.method, Method::Cebr | Method::Ebr) {
             return Err(Error::Unsupported {
                 reason: format!(
@@ -297,12 +292,7 @@ impl<'m> CaptionPlan<'m> {
         model: &'m Model,
         request: &CaptionRequest,
     ) -> Result<CaptionPlan<'m>, Error> {
-        let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
-            reason: format!(
-                "{} describes no captioner (use ebr ground for an action model)",
-                model.dir.join("model.json").display()
-            ),
-        })?;
+        let captioner = captioner_of(model)?;
         let word = user_word(captioner, &request.word)?;
         let caption = match &request.caption {
             Some(text) => Some(parse_caption(captioner, text)?),
@@ -319,24 +309,6 @@ impl<'m> CaptionPlan<'m> {
             lstm_rule: request.lstm_rule,
         };
         CaptionPlan::new(model, options, caption)
-    }
-
-    /// The model's forward pass on `clip`, as [`super::Plan::forward`].
-    pub fn forward<'c>(
-        &self,
-        clip: &'c [f32],
-        frames: usize,
-        execution: &Execution,
-        progress: &(dyn Fn(usize) + Sync),
-    ) -> ClipForward<'c> {
-        forward_clip(
-            self.model,
-            clip,
-            frames,
-            execution,
-            Some(self.map_blob),
-            progress,
-        )
     }
 
     /// Grounds the plan's word in the clip whose forward pass is `fwd`, in the given caption
@@ -428,6 +400,16 @@ impl<'m> CaptionPlan<'m> {
             dual_norm,
         })
     }
+}
+
+/// The model's captioner, or the error that says it has none.
+fn captioner_of(model: &Model) -> Result<&Captioner, Error> {
+    model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
+        reason: format!(
+            "{} describes no captioner (use ebr ground for an action model)",
+            model.dir.join("model.json").display()
+        ),
+    })
 }
 
 /// Grounds `options.word` in `caption` (the caption's words, without sentence tokens) for the

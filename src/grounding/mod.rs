@@ -4,7 +4,8 @@
 //! The path of one grounding, top to bottom:
 //! 1. [`Plan::new`] resolves and checks everything a user can get wrong (the method against
 //!    the model's heads, the class, the map layer) before any work;
-//! 2. [`Plan::forward`] runs the model's forward pass ([`crate::model::forward`]);
+//! 2. [`crate::model::forward_clip`] runs the model's forward pass, keeping what the backward
+//!    passes down to the plan's map layer (`Plan::map_blob`) read;
 //! 3. [`Plan::ground`] runs the method's backward passes: a prior on the logits, the classifier
 //!    and the temporal stack down to the feature blob, the temporal normalization and the
 //!    contrast there ([`signal`]), then the frame CNN down to the map layer, per frame

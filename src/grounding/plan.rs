@@ -9,7 +9,7 @@ use super::{
 use crate::error::Error;
 use crate::layers::LstmEbRule;
 use crate::model::forward::check_finite;
-use crate::model::{forward_clip, ClipForward, Execution, FrameLayer, Model};
+use crate::model::{ClipForward, FrameLayer, Model};
 
 /// What a user asks for, by name: the class as a label or an index, the map layer or None for
 /// the default (the last convolution).
@@ -92,25 +92,6 @@ impl<'m> Plan<'m> {
             });
         }
         Ok(())
-    }
-
-    /// The model's forward pass on `clip` (T, C, H, W), keeping what the backward passes down
-    /// to the map layer read. spec/pipeline.md (PIPE-1..PIPE-3)
-    pub fn forward<'c>(
-        &self,
-        clip: &'c [f32],
-        frames: usize,
-        execution: &Execution,
-        progress: &(dyn Fn(usize) + Sync),
-    ) -> ClipForward<'c> {
-        forward_clip(
-            self.model,
-            clip,
-            frames,
-            execution,
-            Some(self.map_blob),
-            progress,
-        )
     }
 
     /// Grounds the plan's class in the clip whose forward pass is `fwd`: the signal at the
