@@ -1,6 +1,7 @@
 #![doc = include_str!("../spec/README.md")]
 #![deny(unsafe_code)]
 
+pub mod batch;
 pub mod bench;
 pub mod budget;
 pub mod caffe;

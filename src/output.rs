@@ -29,6 +29,9 @@ pub enum OutputKind {
     GroundCaption,
     Eval,
     Synth,
+    /// The batch directory of `ebr ground-batch` (spec/batch.md, BATCH-4): its own files at
+    /// the top; each row's directory is a ground output with its own marker.
+    GroundBatch,
 }
 
 const MAP_FILES: &[&str] = &[
@@ -36,8 +39,10 @@ const MAP_FILES: &[&str] = &[
     "maps.npy",
     "timeline.svg",
     "overlay.gif",
+    "sheet.png",
     "frames/#.png",
 ];
+const BATCH_FILES: &[&str] = &["index.jsonl", "index.#-of-#.jsonl"];
 const EVAL_FILES: &[&str] = &[SUMMARY, "eval.json", "eval.md", "fig7*.svg"];
 const SYNTH_FILES: &[&str] = &[
     SUMMARY,
@@ -63,6 +68,7 @@ impl OutputKind {
             OutputKind::GroundCaption => "ground-caption",
             OutputKind::Eval => "eval",
             OutputKind::Synth => "synth",
+            OutputKind::GroundBatch => "ground-batch",
         }
     }
 
@@ -73,6 +79,7 @@ impl OutputKind {
             OutputKind::GroundCaption,
             OutputKind::Eval,
             OutputKind::Synth,
+            OutputKind::GroundBatch,
         ]
         .into_iter()
         .find(|k| k.command() == command)
@@ -85,6 +92,7 @@ impl OutputKind {
             OutputKind::Ground | OutputKind::GroundCaption => MAP_FILES,
             OutputKind::Eval => EVAL_FILES,
             OutputKind::Synth => SYNTH_FILES,
+            OutputKind::GroundBatch => BATCH_FILES,
         }
     }
 }
@@ -301,7 +309,7 @@ impl Drop for OutputDir {
 
 /// 32 hex digits from the standard library's per-process random keys (seeded by the operating
 /// system), mixed with the time and the process id.
-fn random_run_id() -> String {
+pub fn random_run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -356,7 +364,7 @@ pub fn canonical(path: &Path) -> PathBuf {
 
 /// Refuses a `target` that is, contains or lies inside one of `inputs`, compared after
 /// resolving symbolic links (OUT-4).
-fn check_inputs(target: &Path, inputs: &[InputPath]) -> Result<(), Error> {
+pub fn check_inputs(target: &Path, inputs: &[InputPath]) -> Result<(), Error> {
     let out = canonical(target);
     for input in inputs {
         let real = canonical(&input.path);
@@ -417,7 +425,7 @@ fn check_replaceable(target: &Path, kind: OutputKind) -> Result<(), Error> {
 
 /// The command a directory's marker names, if the marker is a regular file of at most 4 KiB
 /// holding an object with "format" ebr-output-1 and a "run_id".
-fn read_marker(dir: &Path) -> Option<String> {
+pub fn read_marker(dir: &Path) -> Option<String> {
     let file = open_regular(&dir.join(MARKER), MARKER).ok()?;
     let mut text = Vec::new();
     file.take(4096).read_to_end(&mut text).ok()?;

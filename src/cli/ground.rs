@@ -2,20 +2,21 @@
 //! (spec/pipeline.md), localizes the result (spec/localize.md), draws it (spec/render.md) and
 //! writes everything into --out at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::{json, Value};
 
+use ebr::budget::Budget;
 use ebr::grounding::{Grounding, Plan, Request};
-use ebr::model::{forward_clip, Model};
-use ebr::output::{OutputDir, OutputKind};
+use ebr::model::{forward_clip, Execution, Model};
+use ebr::output::{InputPath, OutputDir, OutputKind};
 use ebr::Error;
 
 use super::map_outputs::{input_paths, write_grounding, DrawingArgs, Report};
 use super::progress::frame_bar;
 use super::{
-    load_input_clip, load_model, top_classes, Input, LstmRuleArg, MethodArg, NormalizationArg,
+    load_model, print_error_line, top_classes, Input, LstmRuleArg, MethodArg, NormalizationArg,
     PriorArg,
 };
 
@@ -46,6 +47,16 @@ pub struct GroundArgs {
     /// The class to ground: its name (a label of model.json) or its index.
     #[arg(long, value_name = "NAME|INDEX")]
     target: String,
+    #[command(flatten)]
+    options: GroundOptions,
+    /// Output directory.
+    #[arg(long, default_value = "ebr-out", value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// How to ground and draw, shared by `ebr ground` and `ebr ground-batch`.
+#[derive(Args, Debug)]
+pub struct GroundOptions {
     /// The method (spec/pipeline.md).
     #[arg(long, value_enum, default_value_t = MethodArg::Cebr)]
     method: MethodArg,
@@ -66,9 +77,6 @@ pub struct GroundArgs {
     /// The action's length in frames, if known: also report the best window of that length.
     #[arg(long, value_name = "L")]
     length: Option<usize>,
-    /// Output directory.
-    #[arg(long, default_value = "ebr-out", value_name = "DIR")]
-    out: PathBuf,
     /// Write no frames/*.png and no overlay.gif (sheet.png is --no-sheet).
     #[arg(long)]
     no_overlays: bool,
@@ -76,12 +84,12 @@ pub struct GroundArgs {
     drawing: DrawingArgs,
 }
 
-impl GroundArgs {
+impl GroundOptions {
     /// What the user asked for, by name; the library resolves and checks it.
-    fn request(&self) -> Request {
+    fn request(&self, target: &str) -> Request {
         Request {
             method: self.method.method(),
-            target: self.target.clone(),
+            target: target.to_string(),
             layer: self.layer.clone(),
             prior: self.prior.prior(),
             normalization: self.normalization.normalization(),
@@ -90,39 +98,86 @@ impl GroundArgs {
     }
 }
 
+/// One clip to ground into one output directory, with a loaded model.
+pub struct ClipJob<'a> {
+    pub clip: &'a Path,
+    /// The class by name or index; None: the model's top class by mean probability.
+    pub target: Option<&'a str>,
+    pub out: &'a Path,
+    /// The inputs --out must not touch (spec/outputs.md, OUT-4).
+    pub inputs: Vec<InputPath>,
+    /// An entry "batch_request" added to summary.json (ground-batch's proof of what a
+    /// directory holds, spec/batch.md BATCH-4); None for `ebr ground`.
+    pub batch_request: Option<Value>,
+    pub execution: Execution,
+    pub budget: Budget,
+    /// No notes, bars or report.
+    pub quiet: bool,
+}
+
 /// cli -> plan -> model forward -> grounding backward -> outputs.
 pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let input = &args.input;
     let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
-    let plan = Plan::from_request(&model, &args.request())?;
-    let clip = load_input_clip(input, &model.input)?;
-    args.drawing.check(&model, &clip)?;
-    if let Some(length) = args.length {
+    let job = ClipJob {
+        clip: &input.clip,
+        target: Some(&args.target),
+        out: &args.out,
+        inputs: input_paths(input),
+        batch_request: None,
+        execution: input.execution(),
+        budget: input.memory.memory_budget,
+        quiet: input.quiet,
+    };
+    ground_clip(&model, &args.options, &job)
+}
+
+/// Grounds one clip with a loaded model and writes its directory (plan -> clip -> forward ->
+/// backward -> outputs); `ebr ground` and each row of `ebr ground-batch`.
+pub fn ground_clip(model: &Model, options: &GroundOptions, job: &ClipJob) -> Result<(), Error> {
+    // The top class is known after the forward pass; the plan's layer does not depend on it.
+    let mut plan = Plan::from_request(model, &options.request(job.target.unwrap_or("0")))?;
+    let clip = ebr::clip::load_clip_within(job.clip, &model.input, job.budget)?;
+    if !job.quiet {
+        for note in &clip.notes {
+            print_error_line(&format!("note: {note}"));
+        }
+    }
+    options.drawing.check(model, &clip)?;
+    if let Some(length) = options.length {
         plan.check_length(length, clip.frames)?;
     }
-    let out = OutputDir::create(&args.out, &input_paths(input), OutputKind::Ground)?;
+    let out = OutputDir::create(job.out, &job.inputs, OutputKind::Ground)?;
 
     let method = plan.options.method;
-    let bar = frame_bar(2 * clip.frames, input.quiet, method.name());
+    let bar = frame_bar(2 * clip.frames, job.quiet, method.name());
     let progress = |n: usize| bar.inc(n as u64);
-    let (frames, execution) = (clip.frames, input.execution());
+    let (frames, execution) = (clip.frames, &job.execution);
     let fwd = forward_clip(
-        &model,
+        model,
         &clip.data,
         frames,
-        &execution,
+        execution,
         Some(plan.map_blob),
         &progress,
     );
+    let mean_probs = fwd.mean_probs();
+    if job.target.is_none() {
+        let top = top_classes(&mean_probs, 1)[0].0.to_string();
+        plan = Plan::from_request(model, &options.request(&top))?;
+    }
     let g = plan.ground(&fwd, &progress)?;
     bar.finish_and_clear();
 
-    let mean_probs = fwd.mean_probs();
     let top: Vec<String> = top_classes(&mean_probs, 5)
         .into_iter()
         .map(|(k, p)| format!("{} {p:.3}", model.labels[k]))
         .collect();
     let layer = &g.options.layer;
+    let mut summary = summary(model, &plan, &g, &mean_probs);
+    if let Some(request) = &job.batch_request {
+        summary["batch_request"] = request.clone();
+    }
     let report = Report {
         title: format!(
             "{} of {} ({}), per-frame sums at {layer}",
@@ -130,7 +185,7 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
             plan.class_name,
             g.options.class
         ),
-        summary: summary(&model, &plan, &g, &mean_probs),
+        summary,
         headline: format!("predicted (mean over steps): {}", top.join(", ")),
         subject: plan.class_name.clone(),
         method: method.name(),
@@ -138,15 +193,15 @@ pub fn run(args: &GroundArgs) -> Result<(), Error> {
     };
     write_grounding(
         out,
-        &model,
+        model,
         &clip,
-        &input.clip,
+        job.clip,
         &g.maps,
         g.layer_shape,
-        args.length,
-        !args.no_overlays,
-        &args.drawing,
-        input.quiet,
+        options.length,
+        !options.no_overlays,
+        &options.drawing,
+        job.quiet,
         report,
     )
 }

@@ -4,6 +4,7 @@ mod bench;
 mod classify;
 mod eval;
 mod ground;
+mod ground_batch;
 mod ground_caption;
 mod import_caffe;
 mod inspect;
@@ -47,6 +48,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Ground(ground::GroundArgs),
+    GroundBatch(ground_batch::GroundBatchArgs),
     GroundCaption(ground_caption::GroundCaptionArgs),
     Classify(classify::ClassifyArgs),
     Inspect(inspect::InspectArgs),
@@ -60,6 +62,7 @@ enum Command {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Ground(args) => ground::run(&args),
+        Command::GroundBatch(args) => ground_batch::run(&args),
         Command::GroundCaption(args) => ground_caption::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
@@ -130,9 +133,16 @@ enum Activations {
 
 impl Input {
     fn execution(&self) -> Execution {
+        self.activations.execution(self.threads)
+    }
+}
+
+impl Activations {
+    /// How the frames run: on `threads` threads, their activations kept as this says.
+    fn execution(self, threads: usize) -> Execution {
         Execution {
-            threads: self.threads,
-            keep_activations: match self.activations {
+            threads,
+            keep_activations: match self {
                 Activations::Auto => None,
                 Activations::Keep => Some(true),
                 Activations::Recompute => Some(false),
