@@ -437,14 +437,21 @@ pub fn read_marker(dir: &Path) -> Option<String> {
 /// True if `dir` is empty or an ebr output of the command its marker names (for temporary
 /// directories left behind).
 fn proves_ebr_output(dir: &Path) -> bool {
-    if fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none()) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    // Empty, or only the marker, perhaps cut short (a run killed while writing it).
+    let marker_alone = names == [MARKER]
+        && fs::symlink_metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file() && m.len() <= 4096);
+    if names.is_empty() || marker_alone {
         return true;
     }
     match read_marker(dir)
         .as_deref()
         .and_then(OutputKind::from_command)
     {
-        Some(kind) => matches!(first_unexpected(dir, kind.files()), Ok(None)),
+        Some(kind) => matches!(walk(dir, "", kind.files(), true), Ok(None)),
         None => false,
     }
 }
@@ -453,10 +460,12 @@ fn proves_ebr_output(dir: &Path) -> bool {
 /// the marker, a regular file matching one of `files` or a directory some of them lie in;
 /// relative to `dir`.
 fn first_unexpected(dir: &Path, files: &[&str]) -> Result<Option<String>, Error> {
-    walk(dir, "", files)
+    walk(dir, "", files, false)
 }
 
-fn walk(dir: &Path, prefix: &str, files: &[&str]) -> Result<Option<String>, Error> {
+/// `first_unexpected`; with `partial` (a run's temporary directory, killed), a file's own
+/// temporary `.NAME.tmp-PID` (`write_atomically`) is expected too (OUT-6).
+fn walk(dir: &Path, prefix: &str, files: &[&str], partial: bool) -> Result<Option<String>, Error> {
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let entry = entry.map_err(io_error(dir))?;
@@ -467,7 +476,11 @@ fn walk(dir: &Path, prefix: &str, files: &[&str]) -> Result<Option<String>, Erro
     for (name, file_type) in entries {
         let relative = format!("{prefix}{name}");
         let expected = if file_type.is_file() {
-            (prefix.is_empty() && name == MARKER) || files.iter().any(|p| matches(p, &relative))
+            let own = match atomic_temporary_of(&name).filter(|_| partial) {
+                Some(file) => format!("{prefix}{file}"),
+                None => relative.clone(),
+            };
+            (prefix.is_empty() && name == MARKER) || files.iter().any(|p| matches(p, &own))
         } else if file_type.is_dir() {
             files.iter().any(|p| lies_in(p, &relative))
         } else {
@@ -477,13 +490,19 @@ fn walk(dir: &Path, prefix: &str, files: &[&str]) -> Result<Option<String>, Erro
             return Ok(Some(relative));
         }
         if file_type.is_dir() {
-            let inner = walk(&dir.join(&name), &format!("{relative}/"), files)?;
+            let inner = walk(&dir.join(&name), &format!("{relative}/"), files, partial)?;
             if inner.is_some() {
                 return Ok(inner);
             }
         }
     }
     Ok(None)
+}
+
+/// NAME, if `file_name` is `.NAME.tmp-PID`, the temporary of `write_atomically`.
+fn atomic_temporary_of(file_name: &str) -> Option<&str> {
+    let (name, pid) = file_name.strip_prefix('.')?.rsplit_once(".tmp-")?;
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then_some(name)
 }
 
 /// True if a file matching `pattern` lies below the directory `relative`.
@@ -539,7 +558,7 @@ fn siblings(parent: &Path, name: &str) -> Vec<(PathBuf, u32)> {
 }
 
 /// True unless the process `pid` is known not to run (no /proc/PID where /proc exists).
-fn pid_alive(pid: u32) -> bool {
+pub fn pid_alive(pid: u32) -> bool {
     let proc = Path::new("/proc");
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use super::refusal;
 use crate::error::Error;
 use crate::output::{
-    check_inputs, random_run_id, read_marker, InputPath, OutputKind, MARKER, MARKER_FORMAT, SUMMARY,
+    check_inputs, pid_alive, random_run_id, read_marker, InputPath, OutputKind, MARKER,
+    MARKER_FORMAT, SUMMARY,
 };
 
 /// Makes `out` a batch directory or checks that it is one (BATCH-4): a path that does not
@@ -71,4 +72,27 @@ pub fn completed(dir: &Path, request: &Value) -> Option<Value> {
     }
     let summary: Value = crate::json_file::read_json_file(&dir.join(SUMMARY)).ok()?;
     (summary["batch_request"] == *request).then_some(summary)
+}
+
+/// Removes the index temporaries `.index*.jsonl.tmp-PID` in the batch directory `out` left by
+/// runs that no longer run (killed while writing the index; BATCH-5).
+pub fn remove_stale_index_temporaries(out: &Path) {
+    let Ok(entries) = fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(".index")
+            .and_then(|rest| rest.split_once(".jsonl.tmp-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid.filter(|&pid| !pid_alive(pid)) {
+            if fs::remove_file(entry.path()).is_ok() {
+                eprintln!(
+                    "ebr: note: removed {}, left by an ebr run (PID {pid}) that no longer runs",
+                    entry.path().display().to_string().escape_debug()
+                );
+            }
+        }
+    }
 }

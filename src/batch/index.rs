@@ -114,7 +114,7 @@ pub fn write_index(path: &Path, rows: &[IndexRow]) -> Result<(), Error> {
 
 /// Reads an index file's rows.
 pub fn read_index(path: &Path) -> Result<Vec<IndexRow>, Error> {
-    let file = crate::input_file::open_regular(path, "index")?;
+    let file = crate::input_file::open_regular(path, "the index")?;
     let text = std::io::read_to_string(file).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

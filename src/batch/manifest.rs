@@ -60,7 +60,7 @@ struct Row {
 /// Reads the manifest `path` (BATCH-1): a regular file of at most 64 MiB, one JSON object a
 /// line, at least one row; names the output directories (BATCH-2).
 pub fn read_manifest(path: &Path) -> Result<Vec<Entry>, Error> {
-    let file = crate::input_file::open_regular(path, "manifest")?;
+    let file = crate::input_file::open_regular(path, "the manifest")?;
     let mut text = String::new();
     file.take(MAX_JSON_BYTES + 1)
         .read_to_string(&mut text)

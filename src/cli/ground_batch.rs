@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 
-use ebr::batch::dir::{completed, open_batch_dir};
+use ebr::batch::dir::{completed, open_batch_dir, remove_stale_index_temporaries};
 use ebr::batch::index::{merge_shards, write_index, IndexRow, Status, INDEX};
 use ebr::batch::manifest::{read_manifest, Entry, Shard, Target};
 use ebr::model::Model;
@@ -88,6 +88,7 @@ pub fn run(args: &GroundBatchArgs) -> Result<(), Error> {
         InputPath::new("the manifest (--manifest)", &args.manifest),
     ];
     open_batch_dir(&args.out, &inputs)?;
+    remove_stale_index_temporaries(&args.out);
     let index = args
         .out
         .join(args.shard.map_or(INDEX.to_string(), |s| s.index_name()));
