@@ -19,7 +19,7 @@ use ebr::Error;
 
 use super::ground::{ground_clip, ClipJob, GroundOptions};
 use super::output_text::print_line;
-use super::{load_model, thread_count, Activations, MemoryArg};
+use super::{load_model, MemoryArg, Workers};
 
 /// Ground many clips: every row of a manifest, with the model loaded once.
 ///
@@ -57,12 +57,8 @@ pub struct GroundBatchArgs {
     /// Join the shards' indexes in --out into index.jsonl; ground nothing.
     #[arg(long)]
     merge: bool,
-    /// Worker threads for each clip's frames (0: one per core; at most 256).
-    #[arg(long, default_value_t = 0, value_name = "N", value_parser = thread_count)]
-    threads: usize,
-    /// Keep each clip's activations for the backward pass, or recompute them per chunk.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Activations::Auto)]
-    activations: Activations,
+    #[command(flatten)]
+    workers: Workers,
     /// No progress bar and no lines on stdout but the last.
     #[arg(long, short)]
     quiet: bool,
@@ -190,7 +186,7 @@ fn ground_row(
             InputPath::new("the clip", &entry.clip),
         ],
         batch_request: Some(request.clone()),
-        execution: args.activations.execution(args.threads),
+        execution: args.workers.execution(),
         budget: args.memory.memory_budget,
         quiet: true,
     };

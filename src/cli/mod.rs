@@ -83,6 +83,19 @@ struct Input {
     /// or a .npy of shape (T, C, H, W), float32, already preprocessed.
     #[arg(long, value_name = "PATH")]
     clip: PathBuf,
+    #[command(flatten)]
+    workers: Workers,
+    /// No progress bar and no report on stdout.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    memory: MemoryArg,
+}
+
+/// `--threads` and `--activations`: how a clip's frames run (ground, classify,
+/// ground-caption, ground-batch).
+#[derive(Args, Debug)]
+struct Workers {
     /// Worker threads for the frames (0: one per core; at most 256).
     #[arg(long, default_value_t = 0, value_name = "N", value_parser = thread_count)]
     threads: usize,
@@ -90,11 +103,6 @@ struct Input {
     /// frames (constant memory for long clips). Default: keep while they fit in 1 GiB.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Activations::Auto)]
     activations: Activations,
-    /// No progress bar and no report on stdout.
-    #[arg(long, short)]
-    quiet: bool,
-    #[command(flatten)]
-    memory: MemoryArg,
 }
 
 /// `--memory-budget`, for every command that reads a model or a clip.
@@ -133,16 +141,16 @@ enum Activations {
 
 impl Input {
     fn execution(&self) -> Execution {
-        self.activations.execution(self.threads)
+        self.workers.execution()
     }
 }
 
-impl Activations {
-    /// How the frames run: on `threads` threads, their activations kept as this says.
-    fn execution(self, threads: usize) -> Execution {
+impl Workers {
+    /// How the frames run: on `threads` threads, their activations kept as `activations` says.
+    fn execution(&self) -> Execution {
         Execution {
-            threads,
-            keep_activations: match self {
+            threads: self.threads,
+            keep_activations: match self.activations {
                 Activations::Auto => None,
                 Activations::Keep => Some(true),
                 Activations::Recompute => Some(false),
