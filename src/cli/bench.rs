@@ -417,7 +417,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             "breakdown": rows,
         });
         let text = serde_json::to_string_pretty(&all).expect("JSON serializes");
-        ebr::npy::write_atomically(path, format!("{text}\n").as_bytes())?;
+        ebr::output::write_atomically(path, format!("{text}\n").as_bytes())?;
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use ebr::eval::{
 use ebr::grounding::{check_method, Method};
 use ebr::layers::LstmEbRule;
 use ebr::model::Execution;
-use ebr::npy::write_atomically;
+use ebr::output::write_atomically;
 use ebr::output::{InputPath, OutputDir, OutputKind, SUMMARY};
 use ebr::Error;
 
