@@ -397,4 +397,61 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn pass_lengths_by_hand() {
+        // SYN-4: round(L / 16) passes of equal lengths for an action video.
+        assert_eq!(pass_lengths(VideoKind::Action, 6), [6]);
+        assert_eq!(pass_lengths(VideoKind::Action, 20), [20]);
+        assert_eq!(pass_lengths(VideoKind::Action, 32), [16, 16]);
+        assert_eq!(pass_lengths(VideoKind::Action, 58), [15, 15, 14, 14]);
+        assert_eq!(pass_lengths(VideoKind::Action, 44), [15, 15, 14]);
+        assert_eq!(pass_lengths(VideoKind::Caption, 8), [8]);
+        assert_eq!(pass_lengths(VideoKind::Caption, 40), [16, 16, 8]);
+    }
+
+    #[test]
+    fn an_action_pass_spans_the_whole_action_and_its_hue_is_the_class_band() {
+        // SYN-4a: whatever the number of frames, a pass travels 15 v pixels; a caption pass
+        // travels (n - 1) v. SYN-3b: the actor's hue lies in [k / 6, (k + 0.5) / 6).
+        for seed in 0..30u64 {
+            let class = seed as usize % CLASSES.len();
+            for frames in [6, 16, 20] {
+                let travel = |kind| {
+                    let v = Video::random(class, frames, kind, &mut Rng::new(seed));
+                    let (a, b) = (v.actor.at(0).center, v.actor.at(frames - 1).center);
+                    let d = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
+                    (d, v.actor.speed, v.actor.colour)
+                };
+                let (d, v, colour) = travel(VideoKind::Action);
+                assert!(
+                    (d - 15.0 * v).abs() < 1e-9,
+                    "{frames} frames: {d} vs {}",
+                    15.0 * v
+                );
+                let hue = hue_of(colour);
+                let band = class as f64 / 6.0;
+                assert!(hue >= band - 1e-9 && hue < band + 0.5 / 6.0 + 1e-9, "{hue}");
+                if frames <= PASS_FRAMES {
+                    let (d, v, _) = travel(VideoKind::Caption);
+                    assert!((d - (frames - 1) as f64 * v).abs() < 1e-9);
+                }
+            }
+        }
+    }
+
+    /// The hue in [0, 1) of an RGB colour (inverse of the six-sector formula).
+    fn hue_of(c: [f64; 3]) -> f64 {
+        let max = c[0].max(c[1]).max(c[2]);
+        let min = c[0].min(c[1]).min(c[2]);
+        let d = max - min;
+        let h = if max == c[0] {
+            ((c[1] - c[2]) / d).rem_euclid(6.0)
+        } else if max == c[1] {
+            (c[2] - c[0]) / d + 2.0
+        } else {
+            (c[0] - c[1]) / d + 4.0
+        };
+        h / 6.0
+    }
 }
