@@ -300,6 +300,11 @@ fn localization_grid(
     let _ = writeln!(md);
 }
 
+/// A table's caption paragraph, then its header and rule lines.
+fn caption_and_header(md: &mut String, caption: &str, header: &str) {
+    let _ = writeln!(md, "{caption}\n\n{header}");
+}
+
 fn length_name(length: Length) -> &'static str {
     match length {
         Length::Known => "Known",
@@ -328,13 +333,10 @@ fn splice3_markdown(md: &mut String, r: &Splice3Result) {
         with_interval(row.common_map, row.common_map_interval)
     });
     if !r.paired.is_empty() {
-        let _ = writeln!(
+        caption_and_header(
             md,
-            "cEB-R minus the probability baseline on the same clips, percentage points [paired 95% interval] (EVAL-18).\n"
-        );
-        let _ = writeln!(
-            md,
-            "| Method | Action length | Length (frames) | mAP | Clips localized |\n| --- | --- | --- | ---: | ---: |"
+            "cEB-R minus the probability baseline on the same clips, percentage points [paired 95% interval] (EVAL-18).",
+            "| Method | Action length | Length (frames) | mAP | Clips localized |\n| --- | --- | --- | ---: | ---: |",
         );
         for p in &r.paired {
             let _ = writeln!(
@@ -349,13 +351,10 @@ fn splice3_markdown(md: &mut String, r: &Splice3Result) {
         }
         let _ = writeln!(md);
     }
-    let _ = writeln!(
+    caption_and_header(
         md,
-        "Table 3: temporal pointing game (EVAL-8..EVAL-11), accuracy (%) = clips whose point lies in the GT segment, [95% interval].\n"
-    );
-    let _ = writeln!(
-        md,
-        "| Method | Accuracy (%) | hits / clips |\n| --- | ---: | ---: |"
+        "Table 3: temporal pointing game (EVAL-8..EVAL-11), accuracy (%) = clips whose point lies in the GT segment, [95% interval].",
+        "| Method | Accuracy (%) | hits / clips |\n| --- | ---: | ---: |",
     );
     for row in &r.pointing {
         let _ = writeln!(

@@ -12,7 +12,7 @@ use super::variant::Variant;
 /// first draws (`ebr synth` may seed its RNG with the same number). "eval" in ASCII.
 pub const RANDOM_POINT_SALT: u64 = 0x6576_616c;
 
-/// The RNG of a set's random points: SplitMix64 (src/rng.rs) seeded with
+/// The RNG of a set's random points: ChaCha8 (src/rng.rs) seeded with
 /// `seed ^ RANDOM_POINT_SALT`; one draw per clip in the set's order. spec/eval.md (EVAL-8)
 pub fn random_points(seed: u64) -> Rng {
     Rng::new(seed ^ RANDOM_POINT_SALT)
