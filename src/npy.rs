@@ -531,4 +531,3 @@ pub fn write_npy(path: &Path, tensor: &Tensor) -> Result<(), Error> {
     }
     write_atomically(path, &bytes)
 }
-
