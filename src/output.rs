@@ -36,6 +36,7 @@ const MAP_FILES: &[&str] = &[
     "maps.npy",
     "timeline.svg",
     "overlay.gif",
+    "sheet.png",
     "frames/#.png",
 ];
 const EVAL_FILES: &[&str] = &[SUMMARY, "eval.json", "eval.md", "fig7*.svg"];

@@ -187,7 +187,13 @@ fn an_earlier_output_is_replaced_and_one_with_a_users_file_is_not() {
     assert_eq!(listing(case.root.path()), ["clip.npy", "model", "result"]);
     assert_eq!(
         listing(&out),
-        [".ebr-output", "maps.npy", "summary.json", "timeline.svg"]
+        [
+            ".ebr-output",
+            "maps.npy",
+            "sheet.png",
+            "summary.json",
+            "timeline.svg"
+        ]
     );
 
     // A file the user added makes it theirs: refused, naming the file.
