@@ -4,6 +4,7 @@
 
 pub mod avg_pool;
 pub mod conv;
+pub mod conv_geometry;
 pub mod dropout;
 pub mod excitation;
 pub mod fc;
@@ -16,7 +17,8 @@ pub mod relu;
 pub mod softmax;
 
 pub use avg_pool::AvgPool;
-pub use conv::{Conv, ConvGeometry};
+pub use conv::Conv;
+pub use conv_geometry::ConvGeometry;
 pub use dropout::Dropout;
 pub use fc::Fc;
 pub use lstm::{Lstm, LstmActivations, LstmEbRule};
