@@ -75,11 +75,12 @@ pub struct GroundArgs {
 
 pub fn run(args: &GroundArgs) -> Result<(), Error> {
     // Everything the user typed is checked before the long work starts.
-    let model = load_model(
+    let mut model = load_model(
         &args.input.model,
         args.input.quiet,
         args.input.memory.memory_budget,
     )?;
+    model.set_conv_algorithm(args.input.conv.algorithm());
     let method = args.method.method();
     if method.per_frame() && model.frame_classifier.is_none() {
         return Err(Error::Unsupported {

@@ -92,11 +92,12 @@ fn parse_caption(captioner: &Captioner, text: &str) -> Result<Vec<usize>, Error>
 }
 
 pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
-    let model = load_model(
+    let mut model = load_model(
         &args.input.model,
         args.input.quiet,
         args.input.memory.memory_budget,
     )?;
+    model.set_conv_algorithm(args.input.conv.algorithm());
     let captioner = model.captioner.as_ref().ok_or_else(|| Error::Unsupported {
         reason: format!(
             "{} describes no captioner (use ebr ground for an action model)",

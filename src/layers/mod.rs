@@ -15,9 +15,10 @@ pub mod mean_pool;
 pub mod pool_geometry;
 pub mod relu;
 pub mod softmax;
+pub mod winograd;
 
 pub use avg_pool::AvgPool;
-pub use conv::Conv;
+pub use conv::{Conv, ConvAlgorithm};
 pub use conv_geometry::ConvGeometry;
 pub use dropout::Dropout;
 pub use fc::Fc;
