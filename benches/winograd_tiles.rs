@@ -10,8 +10,6 @@
 //!
 //! spec/layers/winograd.md ("Which tile") quotes a run.
 
-use std::time::Instant;
-
 use ebr::layers::winograd::{self, Tile};
 use ebr::layers::{Conv, ConvAlgorithm, ConvGeometry};
 use ebr::rng::Rng;
@@ -31,16 +29,8 @@ const LAYERS: [(&str, usize, usize, usize); 9] = [
 const FRAMES: usize = 2;
 const REPEATS: usize = 3;
 
-fn median_seconds(mut run: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..REPEATS)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[REPEATS / 2]
+fn median_seconds(run: impl FnMut()) -> f64 {
+    ebr::bench::median_seconds(REPEATS, run).0
 }
 
 /// The largest |a - b| over the largest |b|.

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use common::{assert_close, caffe_case, load, ONE_LAYER};
 use ebr::grounding::{forward_clip, ground, Execution, Method, Normalization, Options, Prior};
-use ebr::layers::{Conv, ConvAlgorithm, ConvGeometry};
+use ebr::layers::{winograd, Conv, ConvAlgorithm, ConvGeometry};
 use ebr::model::Model;
 use ebr::rng::Rng;
 
@@ -116,6 +116,12 @@ fn all_zero_windows_keep_the_zero_guard() {
     direct.eb_backward(&mut want, &x, &p_top, 2);
     wino.eb_backward(&mut got, &x, &p_top, 2);
     assert_close("zero windows eb", &got, &want, BOUND);
+    // Both rules ran: zero windows (WINO-7) and outputs computed directly (WINO-8).
+    let mut again = vec![f32::NAN; 2 * g.in_len()];
+    let tile = wino.winograd_tile().unwrap();
+    let counts = winograd::eb_backward(tile, &g, &wino.w_plus, &mut again, &x, &p_top, 2);
+    assert!(counts.zero_windows > 0 && counts.direct > 0, "{counts:?}");
+    assert!(again == got, "the same call gives the same bytes");
     for (k, (&a, &b)) in got.iter().zip(&want).enumerate() {
         if x[k] == 0.0 {
             assert_eq!((a, b), (0.0, 0.0), "input {k} is 0: no signal");
