@@ -87,7 +87,7 @@ struct Input {
     #[command(flatten)]
     memory: MemoryArg,
     /// How the 3x3, stride-1 convolutions compute their products (spec/layers/winograd.md).
-    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Auto)]
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Direct)]
     conv: ConvArg,
 }
 

@@ -21,7 +21,7 @@ pub enum ConvAlgorithm {
 }
 
 /// What [`Conv::new`] chooses. spec/layers/winograd.md ("Selection")
-pub const DEFAULT_ALGORITHM: ConvAlgorithm = ConvAlgorithm::Auto;
+pub const DEFAULT_ALGORITHM: ConvAlgorithm = ConvAlgorithm::Direct;
 
 /// The Winograd tile every qualifying layer uses. spec/layers/winograd.md ("Which tile")
 pub const WINOGRAD_TILE: Tile = Tile::F2;
