@@ -24,7 +24,7 @@ use ebr::output::{InputPath, OutputDir, OutputKind, SUMMARY};
 use ebr::Error;
 
 use super::output_text::{escape_control, print_error_line, print_line, print_text};
-use super::{load_model, MemoryArg, MethodArg, PriorArg};
+use super::{load_model, ConvArg, MemoryArg, MethodArg, PriorArg};
 
 /// Evaluate a model on synthetic sets (`ebr synth`) as the paper does, every method on every
 /// clip, and print the tables:
@@ -100,6 +100,9 @@ pub struct EvalArgs {
     quiet: bool,
     #[command(flatten)]
     memory: MemoryArg,
+    /// How the 3x3, stride-1 convolutions compute their products (spec/layers/winograd.md).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Direct)]
+    conv: ConvArg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +160,8 @@ fn clip_bar(total: usize, quiet: bool) -> ProgressBar {
 
 pub fn run(args: &EvalArgs) -> Result<(), Error> {
     // Everything the user typed is checked before the long work starts.
-    let model = load_model(&args.model, args.quiet, args.memory.memory_budget)?;
+    let mut model = load_model(&args.model, args.quiet, args.memory.memory_budget)?;
+    model.set_conv_algorithm(args.conv.algorithm());
     if args.limit == Some(0) {
         return Err(Error::Unsupported {
             reason: "--limit must be at least 1".to_string(),

@@ -93,7 +93,8 @@ impl GroundArgs {
 /// cli -> plan -> model forward -> grounding backward -> outputs.
 pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let input = &args.input;
-    let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    let mut model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    model.set_conv_algorithm(input.conv.algorithm());
     let plan = Plan::from_request(&model, &args.request())?;
     let clip = load_input_clip(input, &model.input)?;
     args.drawing.check(&model, &clip)?;
