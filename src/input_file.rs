@@ -1,4 +1,4 @@
-//! Only regular files are read (spec/outputs.md, "Inputs"). A named pipe (FIFO) given as a clip
+//! Only regular files are read (spec/outputs.md, OUT-7). A named pipe (FIFO) given as a clip
 //! or a weight file would block `open` until a writer appears, a socket cannot be opened, and
 //! a device (/dev/zero) never ends: each is refused with one line naming the path, before
 //! anything is read. Every place that opens an input goes through `open_regular` or, where

@@ -8,13 +8,13 @@
 //! Writing goes to a temporary file beside the target, then renames it, so that a failure never
 //! leaves a half-written file.
 
-use std::fs;
-use std::io::{BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufReader, Read};
+use std::path::Path;
 
 use npyz::{DType, NpyFile, NpyHeader, Order, TypeChar, WriterBuilder};
 
 use crate::error::Error;
+use crate::output::write_atomically;
 use crate::tensor::{shape_string, Tensor};
 
 /// A tensor read from a file, and what reading it changed.
@@ -530,30 +530,4 @@ pub fn write_npy(path: &Path, tensor: &Tensor) -> Result<(), Error> {
         writer.finish().map_err(io_error)?;
     }
     write_atomically(path, &bytes)
-}
-
-/// Writes `bytes` to a temporary file in `path`'s folder, then renames it to `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let temporary = temporary_sibling(path);
-    let result = fs::File::create(&temporary)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&temporary, path));
-    result.map_err(|source| {
-        let _ = fs::remove_file(&temporary);
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
-}
-
-fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }

@@ -6,7 +6,7 @@
 use std::collections::hash_map::RandomState;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -252,12 +252,7 @@ impl OutputDir {
             object.insert("run_id".to_string(), json!(self.run_id));
         }
         let text = serde_json::to_string_pretty(&value).expect("a JSON value serializes");
-        crate::npy::write_atomically(&self.path(relative)?, format!("{text}\n").as_bytes())
-    }
-
-    /// The final location of `relative`, for messages and summary.json.
-    pub fn final_path(&self, relative: &str) -> PathBuf {
-        self.target.join(relative)
+        write_atomically(&self.path(relative)?, format!("{text}\n").as_bytes())
     }
 
     /// Moves the finished directory into place, replacing an earlier output of this command,
@@ -587,6 +582,32 @@ fn sweep_siblings(parent: &Path, name: &str, target: &Path) -> Result<(), Error>
         }
     }
     Ok(())
+}
+
+/// Writes `bytes` to a temporary file in `path`'s folder, then renames it to `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let temporary = temporary_sibling(path);
+    let result = fs::File::create(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&temporary, path));
+    result.map_err(|source| {
+        let _ = fs::remove_file(&temporary);
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+fn temporary_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 #[cfg(test)]

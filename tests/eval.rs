@@ -16,20 +16,22 @@ use ebr::eval::caption::{
     random_pixel, CaptionPointer, CaptionScore, CAPTION_POINTING_RADIUS,
 };
 use ebr::eval::curve::{CurveSums, SignCheck, SpliceOrder};
-use ebr::eval::detection::{detect, matches, segment_mean};
+use ebr::eval::detection::{detect, matches, segment_mean, with_common_score, TemporalDetection};
 use ebr::eval::fig7_svg::fig7_svg;
+use ebr::eval::interval::{bootstrap, quantile, Interval, BOOTSTRAP_SALT};
 use ebr::eval::localization::{
-    length_bins, localization_rows, ClipDetection, ClipDetections, Length, LengthBin, Signal,
+    length_bins, localization_rows, localization_table, ClipDetection, ClipDetections, Length,
+    LengthBin, Signal,
 };
 use ebr::eval::probability::{class_probabilities, predicted_class, thresholded_probability};
 use ebr::eval::set::{check_model_fits, find_sets, load_set, FrameTruth};
 use ebr::eval::spatial::{clip_hits, pointing_radius};
 use ebr::eval::temporal_pointing::{
-    combined_peak, peak_probability, pointing_rows, random_point, random_points, ClipPoints,
-    Pointer,
+    combined_peak, peak_probability, pointing_rows, pointing_table, random_point, random_points,
+    ClipPoints, Pointer,
 };
 use ebr::eval::Variant;
-use ebr::grounding::Method;
+use ebr::grounding::{Method, Prior};
 use ebr::layers::LstmEbRule;
 use ebr::localize::BoxRegion;
 use ebr::model::schema::{
@@ -898,6 +900,7 @@ fn temporal_pointing_by_hand() {
     let cebr = Variant {
         method: Method::Cebr,
         lstm_rule: LstmEbRule::Original,
+        prior: None,
     };
     let clip = |segment, random, probability, peak, combined| ClipPoints {
         segment,
@@ -955,11 +958,16 @@ fn table_2_cells_by_hand() {
     let cebr = Signal::Sums(Variant {
         method: Method::Cebr,
         lstm_rule: LstmEbRule::Original,
+        prior: None,
     });
     let d = |signal, length, segment, score, correct| ClipDetection {
         signal,
         length,
-        detection: ebr::eval::detection::TemporalDetection { segment, score },
+        detection: ebr::eval::detection::TemporalDetection {
+            segment,
+            score,
+            common_score: f64::NAN,
+        },
         correct,
     };
     let clips = [
@@ -1612,5 +1620,148 @@ fn the_demo_captioner_grounds_nouns_in_their_actors_frames() {
     println!(
         "not asserted: temporal, cEB-R (conserving) {} vs cEB-R {cebr}",
         row("cebr_conserving", "temporal_accuracy")
+    );
+}
+
+#[test]
+fn the_common_score_is_the_mean_probability_over_the_detection() {
+    // EVAL-6: p = [0.1, 0.6, 0.5, 0.4]; a detection (1, 2) has common score 0.55 whatever its
+    // own score.
+    let d = TemporalDetection {
+        segment: (1, 2),
+        score: -3.0,
+        common_score: f64::NAN,
+    };
+    let d = with_common_score(d, &[0.1, 0.6, 0.5, 0.4]);
+    assert!((d.common_score - 0.55).abs() < 1e-7);
+    assert_eq!(d.score, -3.0);
+}
+
+#[test]
+fn bootstrap_intervals_by_hand() {
+    // EVAL-18: type-7 quantiles of sorted values.
+    assert_eq!(quantile(&[0.0, 10.0], 0.25), 2.5);
+    assert_eq!(quantile(&[4.0], 0.975), 4.0);
+    // The resamples are below(n) draws of ChaCha8 seeded with seed ^ "boot", n per resample:
+    // the mean of clip values [0, 1, 2] over a resample equals the mean of the drawn values.
+    let values = [0.0, 1.0, 2.0];
+    let mut seen = Vec::new();
+    let intervals = bootstrap(3, 5, 4, &mut |idx| {
+        let mean = idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64;
+        seen.push(mean);
+        vec![Some(mean), None]
+    });
+    let mut rng = Rng::new(5 ^ BOOTSTRAP_SALT);
+    let want: Vec<f64> = (0..4)
+        .map(|_| (0..3).map(|_| values[rng.below(3)]).sum::<f64>() / 3.0)
+        .collect();
+    assert_eq!(seen, want);
+    let mut sorted = want.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(
+        intervals[0],
+        Some(Interval {
+            low: quantile(&sorted, 0.025),
+            high: quantile(&sorted, 0.975)
+        })
+    );
+    // A statistic never defined has no interval.
+    assert_eq!(intervals[1], None);
+}
+
+#[test]
+fn paired_differences_and_shares_by_hand() {
+    // Four clips of one class; cEB-R localizes clips 0-2, the probability clip 0 only.
+    let cebr = Signal::Sums(Variant {
+        method: Method::Cebr,
+        lstm_rule: LstmEbRule::Original,
+        prior: Some(Prior::All),
+    });
+    let d = |signal, score, correct| ClipDetection {
+        signal,
+        length: Length::Known,
+        detection: TemporalDetection {
+            segment: (0, 1),
+            score,
+            common_score: score,
+        },
+        correct,
+    };
+    let clip = |p_correct, c_correct| ClipDetections {
+        class: 0,
+        segment: (0, 1),
+        detections: vec![
+            d(Signal::Probability, 0.5, p_correct),
+            d(cebr, 0.5, c_correct),
+        ],
+    };
+    let clips = [
+        clip(true, true),
+        clip(false, true),
+        clip(false, true),
+        clip(false, false),
+    ];
+    let (rows, pairs) = localization_table(&clips, &[Signal::Probability, cebr], 1, 500);
+    let all = |signal| {
+        rows.iter()
+            .find(|r| r.signal == signal && r.bin.is_none() && r.length == Length::Known)
+            .unwrap()
+    };
+    // Shares: 1/4 and 3/4. With equal scores the ties keep the clips' order: the
+    // probability's ranking T, F, F, F gives AP 1/4; cEB-R's T, T, T, F gives 3/4.
+    assert_eq!(all(Signal::Probability).localized(), 0.25);
+    assert_eq!(all(cebr).localized(), 0.75);
+    assert_eq!(all(Signal::Probability).map, Some(0.25));
+    assert_eq!(all(cebr).map, Some(0.75));
+    assert_eq!(all(cebr).common_map, Some(0.75));
+    let pair = pairs.iter().find(|p| p.bin.is_none()).unwrap();
+    assert_eq!(pair.localized, 0.5);
+    assert_eq!(pair.map, Some(0.5));
+    // Paired: cEB-R is right wherever the probability is, so no resample has it below:
+    // the difference's interval lies in [0, 1] and contains the estimate.
+    let i = pair.localized_interval.unwrap();
+    assert!(
+        i.low >= 0.0 && i.low <= 0.5 && i.high >= 0.5 && i.high <= 1.0,
+        "{i:?}"
+    );
+    let i = all(cebr).localized_interval.unwrap();
+    assert!(i.low <= 0.75 && 0.75 <= i.high && i.high <= 1.0, "{i:?}");
+}
+
+#[test]
+fn pointing_differences_by_hand() {
+    // EVAL-18: cEB-R hits clips 0 and 1, the peak probability clip 0, the random point none.
+    let cebr = Variant {
+        method: Method::Cebr,
+        lstm_rule: LstmEbRule::Original,
+        prior: Some(Prior::All),
+    };
+    let clip = |random, probability, peak| ClipPoints {
+        segment: (2, 3),
+        points: vec![
+            (Pointer::Random, random),
+            (Pointer::PeakProbability, probability),
+            (Pointer::Peak(cebr), peak),
+        ],
+    };
+    let clips = [clip(0, 2, 3), clip(0, 0, 2), clip(9, 9, 9)];
+    let (rows, diffs) = pointing_table(&clips, 3, 300);
+    let hits: Vec<usize> = rows.iter().map(|r| r.hits).collect();
+    assert_eq!(hits, [0, 1, 2, 2]); // random, peak probability, cEB-R, the oracle
+    assert!(rows.iter().all(|r| r.interval.is_some()));
+    let versus = |b| diffs.iter().find(|d| d.baseline == b).unwrap();
+    assert!((versus(Pointer::Random).difference - 2.0 / 3.0).abs() < 1e-12);
+    assert!((versus(Pointer::PeakProbability).difference - 1.0 / 3.0).abs() < 1e-12);
+    // cEB-R never hits less than the peak probability on a clip: the paired interval is >= 0.
+    assert!(versus(Pointer::PeakProbability).interval.unwrap().low >= 0.0);
+    assert_eq!(cebr.label(), "cEB-R");
+    assert_eq!(
+        Variant {
+            prior: Some(Prior::Last),
+            lstm_rule: LstmEbRule::Conserving,
+            ..cebr
+        }
+        .label(),
+        "cEB-R (conserving, last-step prior)"
     );
 }

@@ -398,7 +398,7 @@ fn a_sheet_too_large_is_refused_before_the_work() {
         &Tensor::new(vec![t_n, 3, 32, 32], vec![0.0; t_n * 3 * 32 * 32]),
     )
     .unwrap();
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe/tiny_cnn_lstm");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/caffe-nets/tiny_cnn_lstm");
     let out = dir.path().join("out");
     let output = ebr(&[
         "ground",

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::manifest::{Entry, Shard};
 use super::refusal;
 use crate::error::Error;
-use crate::npy::write_atomically;
+use crate::output::write_atomically;
 
 /// The index of an unsharded run, and the merge of the shards' indexes.
 pub const INDEX: &str = "index.jsonl";

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::model::schema::{ChannelOrder, InputSpec, ModelSpec};
 use crate::model::Model;
-use crate::npy::write_atomically;
+use crate::output::write_atomically;
 use caffemodel::CaffemodelError;
 use net::Net;
 use prototxt::PrototxtError;

@@ -19,7 +19,7 @@ use ebr::rng::Rng;
 use ebr::Error;
 
 use super::output_text::print_line;
-use super::Activations;
+use super::{Activations, ConvArg};
 
 /// Time the forward pass and cEB-R on a VGG16-LSTM (13 conv, 5 max pools, fc6/fc7 4096,
 /// LSTM 256, 101 classes) with random He weights, on a random clip; print the median times,
@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// Keep every frame's activations or recompute them in the backward pass.
     #[arg(long, value_enum, default_value_t = Activations::Auto, value_name = "WHEN")]
     activations: Activations,
+    /// The convolutions compared with the direct path in every scenario (winograd or auto;
+    /// direct runs the direct path only). spec/layers/winograd.md
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Auto)]
+    conv: ConvArg,
     /// Skip the per-layer breakdown.
     #[arg(long)]
     no_breakdown: bool,
@@ -109,7 +113,8 @@ fn no_progress(_: usize) {}
 
 /// One scenario in this process: returns its JSON result.
 fn run_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Value, Error> {
-    let model = Model::random(&vgg16_lstm_spec(args.size), 1, Path::new("vgg16-lstm"))?;
+    let mut model = Model::random(&vgg16_lstm_spec(args.size), 1, Path::new("vgg16-lstm"))?;
+    model.set_conv_algorithm(args.conv.algorithm());
     let clip = random_clip(frames, args.size, 2);
     let exec = execution(args);
     let (flops, layer, down_to) = match scenario {
@@ -127,21 +132,46 @@ fn run_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Valu
         }
         Scenario::All => unreachable!("the parent splits all into scenarios"),
     };
-    let (median, times) = median_seconds(args.repeat, || {
-        let fwd = forward_clip(&model, &clip, frames, &exec, down_to, &no_progress);
-        if let Some(layer) = layer {
-            let options = Options {
-                method: Method::Cebr,
-                class: 3,
-                layer: layer.to_string(),
-                prior: Prior::Last,
-                normalization: Normalization::Paper,
-                lstm_rule: LstmEbRule::Original,
-            };
-            let g = ground(&model, &fwd, &options, &no_progress).expect("the layer exists");
-            std::hint::black_box(g.maps);
+    // The scenario's result: the maps for cEB-R, the features for the forward pass.
+    let run = |model: &Model| -> Vec<f32> {
+        let fwd = forward_clip(model, &clip, frames, &exec, down_to, &no_progress);
+        match layer {
+            Some(layer) => {
+                let options = Options {
+                    method: Method::Cebr,
+                    class: 3,
+                    layer: layer.to_string(),
+                    prior: Prior::Last,
+                    normalization: Normalization::Paper,
+                    lstm_rule: LstmEbRule::Original,
+                };
+                ground(model, &fwd, &options, &no_progress)
+                    .expect("the layer exists")
+                    .maps
+            }
+            None => fwd.features,
         }
-        std::hint::black_box(fwd.probs);
+    };
+    let mut result = Vec::new();
+    let (median, times) = median_seconds(args.repeat, || {
+        result = std::hint::black_box(run(&model));
+    });
+    let peak_rss = peak_rss_bytes();
+    // The largest difference from the direct path's result, relative to its largest value
+    // (after the peak memory is read: the direct run is not part of the scenario).
+    let difference = (args.conv != ConvArg::Direct).then(|| {
+        model.set_conv_algorithm(ebr::layers::ConvAlgorithm::Direct);
+        let direct = run(&model);
+        let scale = direct.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let most = result
+            .iter()
+            .zip(&direct)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        if scale > 0.0 {
+            most / scale
+        } else {
+            most
+        }
     });
     Ok(json!({
         "scenario": scenario.name(),
@@ -151,12 +181,28 @@ fn run_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Valu
         "times_s": times,
         "gflop": flops * 1e-9,
         "gflops_per_s": flops * 1e-9 / median,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss,
+        "conv": conv_name(args.conv),
+        "max_difference_from_direct": difference,
     }))
 }
 
-/// Runs `scenario` for `frames` frames in a child process and reads its JSON result.
-fn spawn_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Value, Error> {
+fn conv_name(conv: ConvArg) -> &'static str {
+    match conv {
+        ConvArg::Direct => "direct",
+        ConvArg::Winograd => "winograd",
+        ConvArg::Auto => "auto",
+    }
+}
+
+/// Runs `scenario` for `frames` frames with the convolutions `conv` in a child process and
+/// reads its JSON result.
+fn spawn_child(
+    args: &BenchArgs,
+    scenario: Scenario,
+    frames: usize,
+    conv: ConvArg,
+) -> Result<Value, Error> {
     let exe = std::env::current_exe().map_err(|source| Error::Io {
         path: "the ebr executable".into(),
         source,
@@ -174,6 +220,8 @@ fn spawn_child(args: &BenchArgs, scenario: Scenario, frames: usize) -> Result<Va
         &args.repeat.to_string(),
         "--threads",
         &args.threads.to_string(),
+        "--conv",
+        conv_name(conv),
         "--activations",
         match args.activations {
             Activations::Auto => "auto",
@@ -273,11 +321,21 @@ fn breakdown(size: usize, repeat: usize) -> Result<Vec<Value>, Error> {
                 );
             }
         });
+        // The same layer by Winograd (forced), where it qualifies: forward and the whole EB.
+        let mut wino = conv.clone();
+        wino.algorithm = ebr::layers::ConvAlgorithm::Winograd;
+        let (wino_forward, wino_eb) = if wino.winograd_tile().is_some() {
+            let (f, _) = median_seconds(repeat, || wino.forward(&mut y, &x, 1));
+            let (e, _) = median_seconds(repeat, || wino.eb_backward(&mut p_bottom, &x, &p_top, 1));
+            (Some(f * 1e3), Some(e * 1e3))
+        } else {
+            (None, None)
+        };
         let gflop = 2.0 * (g.out_channels * g.patch_len() * ohw) as f64 * 1e-9;
         rows.push(json!({
             "layer": name, "forward_ms": forward * 1e3, "eb_normalizer_ms": normalizer * 1e3,
             "eb_transpose_ms": transpose * 1e3, "im2col_ms": im2col * 1e3, "col2im_ms": col2im * 1e3,
-            "gemm_gflop": gflop,
+            "gemm_gflop": gflop, "winograd_forward_ms": wino_forward, "winograd_eb_ms": wino_eb,
         }));
     }
     Ok(rows)
@@ -364,25 +422,58 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         args.size, args.repeat
     ));
     print_line(format_args!(
-        "{:<10} {:>6} {:>10} {:>10} {:>10} {:>8} {:>12}",
-        "scenario", "frames", "median s", "GFLOP", "GFLOP/s", "of peak", "peak RSS MB"
+        "GFLOP/s: the direct path's FLOPs over the time (Winograd's effective rate); difference: the largest |map - direct map| over the direct map's largest (features for forward)"
     ));
+    print_line(format_args!(
+        "{:<10} {:<8} {:>6} {:>10} {:>10} {:>10} {:>8} {:>12} {:>10}",
+        "scenario",
+        "conv",
+        "frames",
+        "median s",
+        "GFLOP",
+        "GFLOP/s",
+        "of peak",
+        "peak RSS MB",
+        "difference"
+    ));
+    let convs: Vec<ConvArg> = if args.conv == ConvArg::Direct {
+        vec![ConvArg::Direct]
+    } else {
+        vec![ConvArg::Direct, args.conv]
+    };
     let mut results = Vec::new();
     for &frames in &lengths {
         for &scenario in &scenarios {
-            let r = spawn_child(args, scenario, frames)?;
-            let rate = r["gflops_per_s"].as_f64().unwrap_or(0.0);
-            print_line(format_args!(
-                "{:<10} {:>6} {:>10.3} {:>10.1} {:>10.1} {:>7.0}% {:>12.0}",
-                scenario.name(),
-                frames,
-                r["median_s"].as_f64().unwrap_or(f64::NAN),
-                r["gflop"].as_f64().unwrap_or(f64::NAN),
-                rate,
-                100.0 * rate / peak,
-                r["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
-            ));
-            results.push(r);
+            let mut times = Vec::new();
+            for &conv in &convs {
+                let r = spawn_child(args, scenario, frames, conv)?;
+                let rate = r["gflops_per_s"].as_f64().unwrap_or(0.0);
+                let difference = r["max_difference_from_direct"]
+                    .as_f64()
+                    .map_or("-".to_string(), |d| format!("{d:.1e}"));
+                print_line(format_args!(
+                    "{:<10} {:<8} {:>6} {:>10.3} {:>10.1} {:>10.1} {:>7.0}% {:>12.0} {:>10}",
+                    scenario.name(),
+                    conv_name(conv),
+                    frames,
+                    r["median_s"].as_f64().unwrap_or(f64::NAN),
+                    r["gflop"].as_f64().unwrap_or(f64::NAN),
+                    rate,
+                    100.0 * rate / peak,
+                    r["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+                    difference,
+                ));
+                times.push(r["median_s"].as_f64().unwrap_or(f64::NAN));
+                results.push(r);
+            }
+            if let [direct, other] = times[..] {
+                print_line(format_args!(
+                    "{:<10} ratio {}/direct {:.2}",
+                    scenario.name(),
+                    conv_name(args.conv),
+                    other / direct
+                ));
+            }
         }
     }
     let rows = if args.no_breakdown {
@@ -391,15 +482,24 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         breakdown(args.size, args.repeat)?
     };
     if !rows.is_empty() {
-        print_line(format_args!("per convolution, one frame, one thread (ms; the normalizer includes im2col, the transpose col2im):"));
+        print_line(format_args!("per convolution, one frame, one thread (ms; the normalizer includes im2col, the transpose col2im; W: Winograd, forced):"));
         print_line(format_args!(
-            "{:<9} {:>9} {:>13} {:>13} {:>9} {:>9} {:>10}",
-            "layer", "forward", "EB normalizer", "EB transpose", "im2col", "col2im", "fwd GFLOP/s"
+            "{:<9} {:>9} {:>13} {:>13} {:>9} {:>9} {:>10} {:>9} {:>9}",
+            "layer",
+            "forward",
+            "EB normalizer",
+            "EB transpose",
+            "im2col",
+            "col2im",
+            "fwd GFLOP/s",
+            "W fwd",
+            "W EB"
         ));
         for r in &rows {
             let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            let wino = |k: &str| r[k].as_f64().map_or("-".to_string(), |v| format!("{v:.2}"));
             print_line(format_args!(
-                "{:<9} {:>9.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2} {:>10.1}",
+                "{:<9} {:>9.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2} {:>10.1} {:>9} {:>9}",
                 r["layer"].as_str().unwrap_or(""),
                 f("forward_ms"),
                 f("eb_normalizer_ms"),
@@ -407,6 +507,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 f("im2col_ms"),
                 f("col2im_ms"),
                 f("gemm_gflop") / (f("forward_ms") * 1e-3),
+                wino("winograd_forward_ms"),
+                wino("winograd_eb_ms"),
             ));
         }
     }
@@ -417,7 +519,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             "breakdown": rows,
         });
         let text = serde_json::to_string_pretty(&all).expect("JSON serializes");
-        ebr::npy::write_atomically(path, format!("{text}\n").as_bytes())?;
+        ebr::output::write_atomically(path, format!("{text}\n").as_bytes())?;
     }
     Ok(())
 }

@@ -26,11 +26,12 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<(), Error> {
-    let model = load_model(
+    let mut model = load_model(
         &args.input.model,
         args.input.quiet,
         args.input.memory.memory_budget,
     )?;
+    model.set_conv_algorithm(args.input.conv.algorithm());
     let clip = load_input_clip(&args.input, &model.input)?;
     let bar = frame_bar(clip.frames, args.input.quiet, "forward");
     let fwd = forward_clip(

@@ -16,15 +16,15 @@ use ebr::eval::run::{check_options, default_temporal_layer};
 use ebr::eval::{
     check_model_fits, evaluate_set, find_sets, load_set, EvalOptions, SetResult, SynthSet,
 };
-use ebr::grounding::{check_method, Method};
+use ebr::grounding::{check_method, Method, Prior};
 use ebr::layers::LstmEbRule;
 use ebr::model::Execution;
-use ebr::npy::write_atomically;
+use ebr::output::write_atomically;
 use ebr::output::{InputPath, OutputDir, OutputKind, SUMMARY};
 use ebr::Error;
 
 use super::output_text::{escape_control, print_error_line, print_line, print_text};
-use super::{load_model, MemoryArg, MethodArg, PriorArg};
+use super::{load_model, ConvArg, MemoryArg, MethodArg, PriorArg};
 
 /// Evaluate a model on synthetic sets (`ebr synth`) as the paper does, every method on every
 /// clip, and print the tables:
@@ -74,9 +74,14 @@ pub struct EvalArgs {
     /// Default: the layer that writes the feature blob (the paper's fc7).
     #[arg(long, value_name = "NAME")]
     temporal_layer: Option<String>,
-    /// Where the one-hot prior goes on the logits.
+    /// Where the one-hot prior goes on the logits for the spatial pointing game and the
+    /// caption table.
     #[arg(long, value_enum, default_value_t = PriorArg::Last)]
     prior: PriorArg,
+    /// Where the prior goes for the temporal protocols (Tables 2-3, Fig. 7): on every step
+    /// (the default, spec/eval.md EVAL-19), on the last, or both side by side.
+    #[arg(long, value_enum, default_value_t = TemporalPriorChoice::All)]
+    temporal_prior: TemporalPriorChoice,
     /// The EB rule inside the LSTM for cEB-R and EB-R: the original code's, ebr's conserving
     /// one, or both side by side.
     #[arg(long, value_enum, default_value_t = RuleChoice::Original)]
@@ -95,6 +100,9 @@ pub struct EvalArgs {
     quiet: bool,
     #[command(flatten)]
     memory: MemoryArg,
+    /// How the 3x3, stride-1 convolutions compute their products (spec/layers/winograd.md).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Direct)]
+    conv: ConvArg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +113,26 @@ enum RuleChoice {
     Conserving,
     /// both, reported side by side
     Both,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum TemporalPriorChoice {
+    /// on every step
+    All,
+    /// on the last step
+    Last,
+    /// both, every step first
+    Both,
+}
+
+impl TemporalPriorChoice {
+    fn priors(self) -> Vec<Prior> {
+        match self {
+            TemporalPriorChoice::All => vec![Prior::All],
+            TemporalPriorChoice::Last => vec![Prior::Last],
+            TemporalPriorChoice::Both => vec![Prior::All, Prior::Last],
+        }
+    }
 }
 
 impl RuleChoice {
@@ -132,7 +160,8 @@ fn clip_bar(total: usize, quiet: bool) -> ProgressBar {
 
 pub fn run(args: &EvalArgs) -> Result<(), Error> {
     // Everything the user typed is checked before the long work starts.
-    let model = load_model(&args.model, args.quiet, args.memory.memory_budget)?;
+    let mut model = load_model(&args.model, args.quiet, args.memory.memory_budget)?;
+    model.set_conv_algorithm(args.conv.algorithm());
     if args.limit == Some(0) {
         return Err(Error::Unsupported {
             reason: "--limit must be at least 1".to_string(),
@@ -162,6 +191,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
             .clone()
             .unwrap_or_else(|| default_temporal_layer(&model)),
         prior: args.prior.prior(),
+        temporal_priors: args.temporal_prior.priors(),
         limit: args.limit,
         execution: Execution {
             threads: args.threads,
@@ -211,6 +241,9 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
                 if f.variant.lstm_rule == LstmEbRule::Conserving {
                     name.push_str("-conserving");
                 }
+                if f.variant.prior == Some(Prior::Last) {
+                    name.push_str("-last-step-prior");
+                }
                 name.push_str(".svg");
                 let title = format!(
                     "Fig. 7: mean sum of the {} maps at {}, {} ({} clips)",
@@ -246,6 +279,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
             "spatial_layer": options.spatial_layer,
             "temporal_layer": options.temporal_layer,
             "prior": options.prior.name(),
+            "temporal_priors": options.temporal_priors.iter().map(|p| p.name()).collect::<Vec<_>>(),
             "normalization": "paper",
             "limit": options.limit,
         },
@@ -302,13 +336,19 @@ fn header_markdown(
     let rules: Vec<&str> = options.lstm_rules.iter().map(|r| r.name()).collect();
     let set_names: Vec<String> = sets.iter().map(set_label).collect();
     format!(
-        "# ebr eval: {model_name} on {}\n\nModel `{}`; sets {}; methods {}; LSTM rule {}; prior {}; spatial maps at `{}`, temporal sums at `{}`{}. Metrics: spec/eval.md.\n\n",
+        "# ebr eval: {model_name} on {}\n\nModel `{}`; sets {}; methods {}; LSTM rule {}; prior {} (spatial), {} (temporal); spatial maps at `{}`, temporal sums at `{}`{}. Metrics: spec/eval.md.\n\n",
         args.data.display(),
         args.model.display(),
         set_names.join(", "),
         methods.join(", "),
         rules.join(" and "),
         options.prior.name(),
+        options
+            .temporal_priors
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(" and "),
         options.spatial_layer,
         options.temporal_layer,
         options

@@ -118,7 +118,8 @@ pub struct ClipJob<'a> {
 /// cli -> plan -> model forward -> grounding backward -> outputs.
 pub fn run(args: &GroundArgs) -> Result<(), Error> {
     let input = &args.input;
-    let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    let mut model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    model.set_conv_algorithm(input.conv.algorithm());
     let job = ClipJob {
         clip: &input.clip,
         target: Some(&args.target),

@@ -19,7 +19,7 @@ use ebr::Error;
 
 use super::ground::{ground_clip, ClipJob, GroundOptions};
 use super::output_text::print_line;
-use super::{load_model, MemoryArg, Workers};
+use super::{load_model, ConvArg, MemoryArg, Workers};
 
 /// Ground many clips: every row of a manifest, with the model loaded once.
 ///
@@ -67,6 +67,9 @@ pub struct GroundBatchArgs {
     verbose: bool,
     #[command(flatten)]
     memory: MemoryArg,
+    /// How the 3x3, stride-1 convolutions compute their products (spec/layers/winograd.md).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Direct)]
+    conv: ConvArg,
     #[command(flatten)]
     options: GroundOptions,
 }
@@ -78,7 +81,8 @@ pub fn run(args: &GroundBatchArgs) -> Result<(), Error> {
         (Some(dir), false) => dir,
         _ => return merge(args, &entries),
     };
-    let model = load_model(model_dir, args.quiet, args.memory.memory_budget)?;
+    let mut model = load_model(model_dir, args.quiet, args.memory.memory_budget)?;
+    model.set_conv_algorithm(args.conv.algorithm());
     let inputs = [
         InputPath::new("the model directory (--model)", model_dir),
         InputPath::new("the manifest (--manifest)", &args.manifest),
@@ -155,6 +159,7 @@ fn batch_request(args: &GroundBatchArgs, model_dir: &std::path::Path, entry: &En
         "clip": entry.clip_text,
         "target": entry.target.text(),
         "options": format!("{:?}", args.options),
+        "conv": format!("{:?}", args.conv),
     })
 }
 

@@ -83,7 +83,8 @@ impl GroundCaptionArgs {
 /// cli -> plan -> model forward -> grounding backward -> outputs, as `ebr ground`.
 pub fn run(args: &GroundCaptionArgs) -> Result<(), Error> {
     let input = &args.input;
-    let model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    let mut model = load_model(&input.model, input.quiet, input.memory.memory_budget)?;
+    model.set_conv_algorithm(input.conv.algorithm());
     let plan = CaptionPlan::from_request(&model, &args.request())?;
     let clip = load_input_clip(input, &model.input)?;
     args.drawing.check(&model, &clip)?;

@@ -11,8 +11,8 @@ use ebr::localize::{
     frame_sums, known_length_window, peak_point, temporal_peak, unknown_length_segment,
 };
 use ebr::model::Model;
-use ebr::npy::{write_atomically, write_npy};
-use ebr::output::{InputPath, OutputDir, SUMMARY};
+use ebr::npy::write_npy;
+use ebr::output::{write_atomically, InputPath, OutputDir, SUMMARY};
 use ebr::render::gif::write_gif;
 use ebr::render::scale::{drawn_size, overlay_at};
 use ebr::render::sheet::{draw_sheet, Layout, Sheet};

@@ -90,6 +90,9 @@ struct Input {
     quiet: bool,
     #[command(flatten)]
     memory: MemoryArg,
+    /// How the 3x3, stride-1 convolutions compute their products (spec/layers/winograd.md).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Direct)]
+    conv: ConvArg,
 }
 
 /// `--threads` and `--activations`: how a clip's frames run (ground, classify,
@@ -103,6 +106,26 @@ struct Workers {
     /// frames (constant memory for long clips). Default: keep while they fit in 1 GiB.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Activations::Auto)]
     activations: Activations,
+}
+
+/// `--conv`: the direct path (im2col and one matrix product: the reference), Winograd's
+/// F(m x m, 3 x 3) for every 3x3, stride-1 layer, or Winograd where it pays (a 3x3,
+/// stride-1 layer with at least 16 input channels). spec/layers/winograd.md ("Selection")
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ConvArg {
+    Direct,
+    Winograd,
+    Auto,
+}
+
+impl ConvArg {
+    fn algorithm(self) -> ebr::layers::ConvAlgorithm {
+        match self {
+            ConvArg::Direct => ebr::layers::ConvAlgorithm::Direct,
+            ConvArg::Winograd => ebr::layers::ConvAlgorithm::Winograd,
+            ConvArg::Auto => ebr::layers::ConvAlgorithm::Auto,
+        }
+    }
 }
 
 /// `--memory-budget`, for every command that reads a model or a clip.

@@ -19,7 +19,7 @@ pub const CAPTION_POINTING_RADIUS: f32 = 0.0;
 /// ASCII, so that they are neither `ebr synth`'s draws nor Table 3's (EVAL-8).
 pub const CAPTION_RANDOM_SALT: u64 = 0x6361_7074;
 
-/// The RNG of a set's random points for the caption table: SplitMix64 seeded with
+/// The RNG of a set's random points for the caption table: ChaCha8 (src/rng.rs) seeded with
 /// `seed ^ CAPTION_RANDOM_SALT`. spec/eval.md (EVAL-16)
 pub fn caption_random_points(seed: u64) -> Rng {
     Rng::new(seed ^ CAPTION_RANDOM_SALT)

@@ -18,6 +18,7 @@ pub mod caption;
 pub mod curve;
 pub mod detection;
 pub mod fig7_svg;
+pub mod interval;
 pub mod localization;
 pub mod probability;
 pub mod report;

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::caption::CaptionScore;
 use super::curve::{Curve, SignCheck};
+use super::interval::Interval;
 use super::localization::{Length, LengthBin, LocalizationRow};
 use super::run::{
     CaptionResult, Fig7, SetReport, SetResult, Splice2Result, Splice3Result, TrimmedResult,
@@ -19,6 +20,34 @@ fn percent(x: Option<f64>) -> String {
         Some(v) if v.is_finite() => format!("{:.1}", 100.0 * v),
         _ => "-".to_string(),
     }
+}
+
+/// "58.1 [52.0, 63.9]": a percentage and its 95% interval (EVAL-18), or the percentage alone.
+fn with_interval(x: Option<f64>, interval: Option<Interval>) -> String {
+    match (x, interval) {
+        (Some(_), Some(i)) => format!(
+            "{} [{}, {}]",
+            percent(x),
+            percent(Some(i.low)),
+            percent(Some(i.high))
+        ),
+        _ => percent(x),
+    }
+}
+
+/// A difference in percentage points with its interval, signed: "+15.9 [+11.1, +20.7]".
+fn difference(x: Option<f64>, interval: Option<Interval>) -> String {
+    let points = |v: f64| format!("{:+.1}", 100.0 * v);
+    match (x.filter(|v| v.is_finite()), interval) {
+        (Some(v), Some(i)) => format!("{} [{}, {}]", points(v), points(i.low), points(i.high)),
+        (Some(v), None) => points(v),
+        _ => "-".to_string(),
+    }
+}
+
+/// An interval as JSON (fractions), or null.
+fn interval_json(i: Option<Interval>) -> Value {
+    i.map_or(Value::Null, |i| json!({"low": i.low, "high": i.high}))
 }
 
 fn ratio(hits: usize, total: usize) -> Option<f64> {
@@ -219,12 +248,14 @@ fn trimmed_markdown(md: &mut String, r: &TrimmedResult) {
     let _ = writeln!(md, "{header}\n{rule}\n{acc}\n{hits}\n");
 }
 
-fn splice3_markdown(md: &mut String, r: &Splice3Result) {
-    let _ = writeln!(
-        md,
-        "Table 2: temporal localization, mAP (%) at IoU 0.5 (EVAL-7), one detection per clip, sums at `{}`.\n",
-        r.layer
-    );
+/// One of Table 2's grids: a line per (length setting, bin), a column per signal, each cell
+/// written by `cell`.
+fn localization_grid(
+    md: &mut String,
+    r: &Splice3Result,
+    setting_suffix: &str,
+    cell: &dyn Fn(&LocalizationRow) -> String,
+) {
     let mut header = "| Action length | Length (frames) | Clips |".to_string();
     let mut rule = "| --- | --- | ---: |".to_string();
     for s in &r.signals {
@@ -255,34 +286,101 @@ fn splice3_markdown(md: &mut String, r: &Splice3Result) {
             .map(|row| row.clips)
             .max()
             .unwrap_or(0);
-        let name = match length {
-            Length::Known => "Known",
-            Length::Unknown => "Unknown",
-        };
         let bin_label = bin.map_or("all".to_string(), |b| b.label());
-        let _ = write!(md, "| {name} | {bin_label} | {clips} |");
-        for cell in cells {
-            let _ = write!(md, " {} |", percent(cell.and_then(|row| row.map)));
+        let _ = write!(
+            md,
+            "| {}{setting_suffix} | {bin_label} | {clips} |",
+            length_name(length)
+        );
+        for c in cells {
+            let _ = write!(md, " {} |", c.map_or("-".to_string(), cell));
         }
         let _ = writeln!(md);
     }
+    let _ = writeln!(md);
+}
+
+/// A table's caption paragraph, then its header and rule lines.
+fn caption_and_header(md: &mut String, caption: &str, header: &str) {
+    let _ = writeln!(md, "{caption}\n\n{header}");
+}
+
+fn length_name(length: Length) -> &'static str {
+    match length {
+        Length::Known => "Known",
+        Length::Unknown => "Unknown",
+    }
+}
+
+fn splice3_markdown(md: &mut String, r: &Splice3Result) {
     let _ = writeln!(
         md,
-        "\nTable 3: temporal pointing game (EVAL-8..EVAL-11), accuracy (%) = clips whose point lies in the GT segment.\n"
+        "Table 2: temporal localization at IoU 0.5, one detection per clip, sums at `{}`. Each cell: mAP (%) with each signal's own score (EVAL-6, EVAL-7) / the share of clips localized (%, IoU >= 0.5); [95% bootstrap interval over clips] (EVAL-18).\n",
+        r.layer
     );
+    localization_grid(md, r, "", &|row| {
+        format!(
+            "{} / {}",
+            with_interval(row.map, row.map_interval),
+            with_interval(Some(row.localized()), row.localized_interval)
+        )
+    });
     let _ = writeln!(
         md,
-        "| Method | Accuracy (%) | hits / clips |\n| --- | ---: | ---: |"
+        "Table 2's mAP (%) ranked by one score common to every signal: the mean GT probability over the detection (EVAL-6), [95% interval].\n"
+    );
+    localization_grid(md, r, " (common score)", &|row| {
+        with_interval(row.common_map, row.common_map_interval)
+    });
+    if !r.paired.is_empty() {
+        caption_and_header(
+            md,
+            "cEB-R minus the probability baseline on the same clips, percentage points [paired 95% interval] (EVAL-18).",
+            "| Method | Action length | Length (frames) | mAP | Clips localized |\n| --- | --- | --- | ---: | ---: |",
+        );
+        for p in &r.paired {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                p.signal.label(),
+                length_name(p.length),
+                p.bin.map_or("all".to_string(), |b| b.label()),
+                difference(p.map, p.map_interval),
+                difference(Some(p.localized), p.localized_interval)
+            );
+        }
+        let _ = writeln!(md);
+    }
+    caption_and_header(
+        md,
+        "Table 3: temporal pointing game (EVAL-8..EVAL-11), accuracy (%) = clips whose point lies in the GT segment, [95% interval].",
+        "| Method | Accuracy (%) | hits / clips |\n| --- | ---: | ---: |",
     );
     for row in &r.pointing {
         let _ = writeln!(
             md,
             "| {} | {} | {}/{} |",
             row.pointer.label(),
-            percent(ratio(row.hits, row.clips)),
+            with_interval(ratio(row.hits, row.clips), row.interval),
             row.hits,
             row.clips
         );
+    }
+    if !r.pointing_differences.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nTable 3's differences on the same clips, percentage points [paired 95% interval] (EVAL-18).\n"
+        );
+        let _ = writeln!(md, "| Method | minus | Difference |\n| --- | --- | ---: |");
+        for d in &r.pointing_differences {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                d.pointer.label(),
+                d.baseline.label(),
+                difference(Some(d.difference), d.interval)
+            );
+        }
     }
     let _ = writeln!(md);
 }
@@ -423,7 +521,12 @@ pub fn set_json(report: &SetReport, seconds: f64, fig7_files: &[String]) -> Valu
                         "gt_length": row.bin.map(|b| json!({"shortest": b.shortest, "longest": b.longest})),
                         "clips": row.clips,
                         "correct": row.correct,
+                        "localized": row.localized(),
+                        "localized_interval": interval_json(row.localized_interval),
                         "map": row.map,
+                        "map_interval": interval_json(row.map_interval),
+                        "common_score_map": row.common_map,
+                        "common_score_map_interval": interval_json(row.common_map_interval),
                         "per_class": per_class,
                     })
                 })
@@ -433,16 +536,36 @@ pub fn set_json(report: &SetReport, seconds: f64, fig7_files: &[String]) -> Valu
                 "iou_threshold": super::detection::IOU_THRESHOLD,
                 "signals": r.signals.iter().map(|s| s.key()).collect::<Vec<_>>(),
                 "rows": rows,
+                "paired_differences": r.paired.iter().map(|p| json!({
+                    "signal": p.signal.key(),
+                    "baseline": "probability",
+                    "length": p.length.name(),
+                    "gt_length": p.bin.map(|b| json!({"shortest": b.shortest, "longest": b.longest})),
+                    "map": p.map,
+                    "map_interval": interval_json(p.map_interval),
+                    "localized": p.localized,
+                    "localized_interval": interval_json(p.localized_interval),
+                })).collect::<Vec<_>>(),
+                "bootstrap": {"resamples": super::interval::BOOTSTRAP_RESAMPLES, "confidence": super::interval::CONFIDENCE},
             });
             let pointing: Vec<Value> = r
                 .pointing
                 .iter()
                 .map(|row| {
                     json!({"key": row.pointer.key(), "label": row.pointer.label(),
-                           "hits": row.hits, "clips": row.clips, "accuracy": ratio(row.hits, row.clips)})
+                           "hits": row.hits, "clips": row.clips, "accuracy": ratio(row.hits, row.clips),
+                           "interval": interval_json(row.interval)})
                 })
                 .collect();
-            value["temporal_pointing"] = json!({"rows": pointing});
+            let differences: Vec<Value> = r
+                .pointing_differences
+                .iter()
+                .map(|d| {
+                    json!({"key": d.pointer.key(), "baseline": d.baseline.key(),
+                           "difference": d.difference, "interval": interval_json(d.interval)})
+                })
+                .collect();
+            value["temporal_pointing"] = json!({"rows": pointing, "differences": differences});
             let clips: Vec<Value> = r
                 .clips
                 .iter()
@@ -454,7 +577,9 @@ pub fn set_json(report: &SetReport, seconds: f64, fig7_files: &[String]) -> Valu
                         .map(|d| {
                             json!({"signal": d.signal.key(), "length": d.length.name(),
                                    "segment": [d.detection.segment.0, d.detection.segment.1],
-                                   "score": d.detection.score, "correct": d.correct})
+                                   "score": d.detection.score,
+                                   "common_score": Some(d.detection.common_score).filter(|v| v.is_finite()),
+                                   "correct": d.correct})
                         })
                         .collect();
                     let mut points = serde_json::Map::new();

@@ -20,16 +20,18 @@ use super::caption::{
     random_pixel, CaptionPointer, CaptionScore, CaptioningScore, CAPTION_POINTING_RADIUS,
 };
 use super::curve::{Curve, CurveSums, SignCheck, SpliceOrder};
-use super::detection::{detect, matches, TemporalDetection};
+use super::detection::{detect, matches, with_common_score, TemporalDetection};
+use super::interval::BOOTSTRAP_RESAMPLES;
 use super::localization::{
-    localization_rows, ClipDetection, ClipDetections, Length, LocalizationRow, Signal,
+    localization_table, ClipDetection, ClipDetections, Length, LocalizationRow, PairedDifference,
+    Signal,
 };
 use super::probability::{class_probabilities, predicted_class, thresholded_probability};
 use super::set::{Protocol, SetClip, SynthSet, SET_FILE};
 use super::spatial::{clip_hits, pointing_radius};
 use super::temporal_pointing::{
-    combined_peak, peak_probability, pointing_rows, random_point, random_points, ClipPoints,
-    Pointer, PointingRow,
+    combined_peak, peak_probability, pointing_table, random_point, random_points, ClipPoints,
+    Pointer, PointingDifference, PointingRow,
 };
 use super::variant::{Variant, PAPER_ORDER};
 
@@ -47,6 +49,9 @@ pub struct EvalOptions {
     /// that writes the feature blob).
     pub temporal_layer: String,
     pub prior: Prior,
+    /// The priors of the temporal protocols (Tables 2-3, Fig. 7), each reported (EVAL-19);
+    /// the first is the default reading.
+    pub temporal_priors: Vec<Prior>,
     /// At most this many clips of each set (the first ones).
     pub limit: Option<usize>,
     pub execution: Execution,
@@ -102,13 +107,32 @@ pub fn spatial_variants(
     (variants, notes)
 }
 
-/// The temporal protocols' methods: EB-R then cEB-R (those chosen), once per LSTM rule.
-pub fn temporal_variants(options: &EvalOptions) -> Vec<Variant> {
+/// The methods through the LSTM: EB-R then cEB-R (those chosen), once per LSTM rule, with
+/// eval's `--prior` (the caption table).
+pub fn recurrent_variants(options: &EvalOptions) -> Vec<Variant> {
     [Method::Ebr, Method::Cebr]
         .into_iter()
         .filter(|m| options.methods.contains(m))
         .flat_map(|m| Variant::of(m, &options.lstm_rules))
         .collect()
+}
+
+/// The temporal protocols' methods: EB-R then cEB-R (those chosen), once per temporal prior
+/// and, within a prior, once per LSTM rule (EVAL-19).
+pub fn temporal_variants(options: &EvalOptions) -> Vec<Variant> {
+    let variants = recurrent_variants(options);
+    let mut out = Vec::new();
+    for method in [Method::Ebr, Method::Cebr] {
+        for &prior in &options.temporal_priors {
+            out.extend(
+                variants
+                    .iter()
+                    .filter(|v| v.method == method)
+                    .map(|v| v.with_prior(prior)),
+            );
+        }
+    }
+    out
 }
 
 /// Checks the layers and methods against the model before any clip runs.
@@ -118,6 +142,11 @@ pub fn check_options(model: &Model, options: &EvalOptions) -> Result<(), Error> 
     if options.lstm_rules.is_empty() {
         return Err(Error::Unsupported {
             reason: "no LSTM rule chosen".to_string(),
+        });
+    }
+    if options.temporal_priors.is_empty() {
+        return Err(Error::Unsupported {
+            reason: "no temporal prior chosen".to_string(),
         });
     }
     Ok(())
@@ -159,7 +188,11 @@ pub struct Splice3Result {
     /// Table 2's columns, in order.
     pub signals: Vec<Signal>,
     pub localization: Vec<LocalizationRow>,
+    /// Every cEB-R cell minus the probability baseline's, paired (EVAL-18).
+    pub paired: Vec<PairedDifference>,
     pub pointing: Vec<PointingRow>,
+    /// Every method's peak minus the random point and the peak probability (EVAL-18).
+    pub pointing_differences: Vec<PointingDifference>,
     /// Every clip's detections and points, for eval.json.
     pub clips: Vec<Splice3Clip>,
 }
@@ -366,7 +399,7 @@ fn maps_of(
         method: variant.method,
         class,
         layer: layer.to_string(),
-        prior,
+        prior: variant.prior.unwrap_or(prior),
         normalization: Normalization::Paper,
         lstm_rule: variant.lstm_rule,
     };
@@ -560,7 +593,7 @@ fn splice3(
             let thresholded = thresholded_probability(p);
             for (setting, l) in [(Length::Known, Some(length)), (Length::Unknown, None)] {
                 if let Some(d) = detect(&thresholded, p, l) {
-                    push(Signal::Probability, setting, d);
+                    push(Signal::Probability, setting, with_common_score(d, p));
                 }
             }
             points.push((Pointer::PeakProbability, peak_probability(p)));
@@ -575,6 +608,10 @@ fn splice3(
             };
             for &(setting, l) in settings {
                 if let Some(d) = detect(&s, &s, l) {
+                    let d = match &p {
+                        Some(p) => with_common_score(d, p),
+                        None => d,
+                    };
                     push(Signal::Sums(variant), setting, d);
                 }
             }
@@ -612,10 +649,15 @@ fn splice3(
     signals.extend(variants.iter().map(|&v| Signal::Sums(v)));
     let detections: Vec<ClipDetections> = records.iter().map(|r| r.detections.clone()).collect();
     let points: Vec<ClipPoints> = records.iter().map(|r| r.points.clone()).collect();
+    let (localization, paired) =
+        localization_table(&detections, &signals, set.seed, BOOTSTRAP_RESAMPLES);
+    let (pointing, pointing_differences) = pointing_table(&points, set.seed, BOOTSTRAP_RESAMPLES);
     Ok(Splice3Result {
         layer: layer.clone(),
-        localization: localization_rows(&detections, &signals),
-        pointing: pointing_rows(&points),
+        localization,
+        paired,
+        pointing,
+        pointing_differences,
         signals,
         clips: records,
     })
@@ -648,7 +690,7 @@ fn caption(
         temporal
     };
     let radius = CAPTION_POINTING_RADIUS;
-    let variants = temporal_variants(options);
+    let variants = recurrent_variants(options);
     let mut scores: Vec<CaptionScore> = [CaptionPointer::Random, CaptionPointer::Centre]
         .into_iter()
         .chain(variants.iter().map(|&v| CaptionPointer::Method(v)))

@@ -2,6 +2,7 @@
 //! probability, the peak of the cEB-R sums, and the two combined. Each is scored with
 //! `temporal_pointing_hit` (LOC-7). spec/eval.md (EVAL-8..EVAL-11)
 
+use super::interval::{bootstrap, Interval};
 use crate::localize::{temporal_peak, temporal_pointing_hit};
 use crate::rng::Rng;
 
@@ -11,7 +12,7 @@ use super::variant::Variant;
 /// first draws (`ebr synth` may seed its RNG with the same number). "eval" in ASCII.
 pub const RANDOM_POINT_SALT: u64 = 0x6576_616c;
 
-/// The RNG of a set's random points: SplitMix64 (src/rng.rs) seeded with
+/// The RNG of a set's random points: ChaCha8 (src/rng.rs) seeded with
 /// `seed ^ RANDOM_POINT_SALT`; one draw per clip in the set's order. spec/eval.md (EVAL-8)
 pub fn random_points(seed: u64) -> Rng {
     Rng::new(seed ^ RANDOM_POINT_SALT)
@@ -116,12 +117,86 @@ impl ClipPoints {
     }
 }
 
-/// One row of Table 3: hits over the clips that have the point.
+/// One row of Table 3: hits over the clips that have the point, and the accuracy's 95%
+/// interval (EVAL-18; None where not computed).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PointingRow {
     pub pointer: Pointer,
     pub hits: usize,
     pub clips: usize,
+    pub interval: Option<Interval>,
+}
+
+/// A method's peak minus a baseline pointer on the same clips (EVAL-18): the difference of
+/// the accuracies with its paired interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PointingDifference {
+    pub pointer: Pointer,
+    pub baseline: Pointer,
+    pub difference: f64,
+    pub interval: Option<Interval>,
+}
+
+/// The accuracy of `pointer` over the clips `indices` (None: no clip has the point).
+fn accuracy_of(clips: &[ClipPoints], indices: &[usize], pointer: Pointer) -> Option<f64> {
+    let outcomes: Vec<bool> = indices
+        .iter()
+        .filter_map(|&i| clips[i].hit(pointer))
+        .collect();
+    (!outcomes.is_empty())
+        .then(|| outcomes.iter().filter(|&&h| h).count() as f64 / outcomes.len() as f64)
+}
+
+/// Table 3 with intervals (EVAL-18): `pointing_rows`, each row's 95% bootstrap interval, and
+/// every method's peak minus the random point and minus the peak probability, paired.
+pub fn pointing_table(
+    clips: &[ClipPoints],
+    seed: u64,
+    resamples: usize,
+) -> (Vec<PointingRow>, Vec<PointingDifference>) {
+    let mut rows = pointing_rows(clips);
+    let pointers: Vec<Pointer> = rows.iter().map(|r| r.pointer).collect();
+    let all: Vec<usize> = (0..clips.len()).collect();
+    let mut differences = Vec::new();
+    for &pointer in &pointers {
+        if let Pointer::Peak(_) = pointer {
+            for baseline in [Pointer::Random, Pointer::PeakProbability] {
+                if let (Some(a), Some(b)) = (
+                    accuracy_of(clips, &all, pointer),
+                    accuracy_of(clips, &all, baseline),
+                ) {
+                    differences.push(PointingDifference {
+                        pointer,
+                        baseline,
+                        difference: a - b,
+                        interval: None,
+                    });
+                }
+            }
+        }
+    }
+    let pairs: Vec<(Pointer, Pointer)> = differences
+        .iter()
+        .map(|d| (d.pointer, d.baseline))
+        .collect();
+    let intervals = bootstrap(clips.len(), seed, resamples, &mut |indices| {
+        let mut stats: Vec<Option<f64>> = pointers
+            .iter()
+            .map(|&p| accuracy_of(clips, indices, p))
+            .collect();
+        for &(p, b) in &pairs {
+            let a = accuracy_of(clips, indices, p);
+            stats.push(a.zip(accuracy_of(clips, indices, b)).map(|(a, b)| a - b));
+        }
+        stats
+    });
+    for (row, interval) in rows.iter_mut().zip(&intervals) {
+        row.interval = *interval;
+    }
+    for (d, interval) in differences.iter_mut().zip(&intervals[pointers.len()..]) {
+        d.interval = *interval;
+    }
+    (rows, differences)
 }
 
 impl PointingRow {
@@ -167,6 +242,7 @@ pub fn pointing_rows(clips: &[ClipPoints]) -> Vec<PointingRow> {
                 pointer,
                 hits: outcomes.iter().filter(|&&h| h).count(),
                 clips: outcomes.len(),
+                interval: None,
             }
         })
         .collect()

@@ -2,7 +2,7 @@
 //! LSTM (cEB-R, EB-R) the LSTM rule, so that `--lstm-rule both` can compare the original rule
 //! with ebr's conserving one side by side. spec/eval.md ("Methods")
 
-use crate::grounding::Method;
+use crate::grounding::{Method, Prior};
 use crate::layers::LstmEbRule;
 
 /// The paper's column order of Table 1: EB, EB-R, cEB, cEB-R, BP, BP-R.
@@ -33,11 +33,12 @@ pub fn uses_lstm_rule(method: Method) -> bool {
 }
 
 /// A method with the LSTM rule it ran with (always `Original` for the methods the rule does
-/// not affect).
+/// not affect) and, for the temporal protocols, the prior it ran with (None: eval's `--prior`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Variant {
     pub method: Method,
     pub lstm_rule: LstmEbRule,
+    pub prior: Option<Prior>,
 }
 
 impl Variant {
@@ -47,33 +48,60 @@ impl Variant {
         if uses_lstm_rule(method) {
             rules
                 .iter()
-                .map(|&lstm_rule| Variant { method, lstm_rule })
+                .map(|&lstm_rule| Variant {
+                    method,
+                    lstm_rule,
+                    prior: None,
+                })
                 .collect()
         } else {
             vec![Variant {
                 method,
                 lstm_rule: LstmEbRule::Original,
+                prior: None,
             }]
         }
     }
 
-    /// The table's name: "cEB-R", or "cEB-R (conserving)" with ebr's rule.
-    pub fn label(self) -> String {
-        match self.lstm_rule {
-            LstmEbRule::Conserving if uses_lstm_rule(self.method) => {
-                format!("{} (conserving)", paper_name(self.method))
-            }
-            _ => paper_name(self.method).to_string(),
+    /// The same variant with the prior set (the temporal protocols, EVAL-19).
+    pub fn with_prior(self, prior: Prior) -> Variant {
+        Variant {
+            prior: Some(prior),
+            ..self
         }
     }
 
-    /// The JSON key: the method's CLI name, with "_conserving" for ebr's rule.
-    pub fn key(self) -> String {
-        match self.lstm_rule {
-            LstmEbRule::Conserving if uses_lstm_rule(self.method) => {
-                format!("{}_conserving", self.method.name())
-            }
-            _ => self.method.name().to_string(),
+    /// What the label adds to the method's name: the conserving rule, the last-step prior.
+    fn qualifiers(self) -> Vec<&'static str> {
+        let mut parts = Vec::new();
+        if self.lstm_rule == LstmEbRule::Conserving && uses_lstm_rule(self.method) {
+            parts.push("conserving");
         }
+        if self.prior == Some(Prior::Last) {
+            parts.push("last-step prior");
+        }
+        parts
+    }
+
+    /// The table's name: "cEB-R", "cEB-R (conserving)" with ebr's rule, "cEB-R (last-step
+    /// prior)" in a temporal protocol with the prior on the last step, or both qualifiers.
+    pub fn label(self) -> String {
+        let parts = self.qualifiers();
+        if parts.is_empty() {
+            paper_name(self.method).to_string()
+        } else {
+            format!("{} ({})", paper_name(self.method), parts.join(", "))
+        }
+    }
+
+    /// The JSON key: the method's CLI name, with "_conserving" for ebr's rule and
+    /// "_last_step_prior" for the last-step prior in a temporal protocol.
+    pub fn key(self) -> String {
+        let mut key = self.method.name().to_string();
+        for part in self.qualifiers() {
+            key.push('_');
+            key.push_str(&part.replace([' ', '-'], "_"));
+        }
+        key
     }
 }

@@ -6,85 +6,32 @@
 use super::excitation::{divide_or_zero, excitatory, times_input_or_zero};
 use std::ops::Range;
 
+use super::conv_geometry::ConvGeometry;
 use super::im2col::{col2im_add, im2col};
+use super::winograd::{self, Tile};
 use crate::gemm::{gemm, Op};
 
-/// Sizes of one convolution: one input image (C, H, W) to one output (O, OH, OW).
+/// How a convolution computes its products: im2col and one matrix product (the reference),
+/// Winograd's F(m x m, 3 x 3) where the layer is 3x3 with stride 1, or Winograd where it
+/// pays (`auto`: a 3x3, stride-1 layer with at least [`AUTO_MIN_IN_CHANNELS`] input channels).
+/// spec/layers/winograd.md ("Selection")
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeometry {
-    pub in_channels: usize,
-    pub in_height: usize,
-    pub in_width: usize,
-    pub out_channels: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub pad: usize,
+pub enum ConvAlgorithm {
+    Direct,
+    Winograd,
+    Auto,
 }
 
-impl ConvGeometry {
-    /// Checks that the sizes describe a convolution with at least one output position.
-    pub fn new(
-        in_channels: usize,
-        in_height: usize,
-        in_width: usize,
-        out_channels: usize,
-        kernel: usize,
-        stride: usize,
-        pad: usize,
-    ) -> Result<ConvGeometry, String> {
-        if in_channels == 0 || in_height == 0 || in_width == 0 || out_channels == 0 {
-            return Err(format!(
-                "convolution sizes must be positive: input {in_channels}x{in_height}x{in_width}, {out_channels} outputs"
-            ));
-        }
-        if kernel == 0 || stride == 0 {
-            return Err(format!(
-                "convolution kernel ({kernel}) and stride ({stride}) must be positive"
-            ));
-        }
-        if kernel > in_height + 2 * pad || kernel > in_width + 2 * pad {
-            return Err(format!(
-                "convolution kernel {kernel} is larger than the padded input {}x{} (pad {pad})",
-                in_height + 2 * pad,
-                in_width + 2 * pad
-            ));
-        }
-        Ok(ConvGeometry {
-            in_channels,
-            in_height,
-            in_width,
-            out_channels,
-            kernel,
-            stride,
-            pad,
-        })
-    }
+/// What [`Conv::new`] chooses. spec/layers/winograd.md ("Selection")
+pub const DEFAULT_ALGORITHM: ConvAlgorithm = ConvAlgorithm::Direct;
 
-    /// OH = floor((H + 2P - K) / St) + 1. spec/layers/conv.md (CONV-1)
-    pub fn out_height(&self) -> usize {
-        (self.in_height + 2 * self.pad - self.kernel) / self.stride + 1
-    }
+/// The Winograd tile every qualifying layer uses. spec/layers/winograd.md ("Which tile")
+pub const WINOGRAD_TILE: Tile = Tile::F2;
 
-    /// OW = floor((W + 2P - K) / St) + 1. spec/layers/conv.md (CONV-1)
-    pub fn out_width(&self) -> usize {
-        (self.in_width + 2 * self.pad - self.kernel) / self.stride + 1
-    }
-
-    /// Values in one input image: C*H*W.
-    pub fn in_len(&self) -> usize {
-        self.in_channels * self.in_height * self.in_width
-    }
-
-    /// Values in one output image: O*OH*OW.
-    pub fn out_len(&self) -> usize {
-        self.out_channels * self.out_height() * self.out_width()
-    }
-
-    /// Rows of the im2col matrix: C*K*K.
-    pub fn patch_len(&self) -> usize {
-        self.in_channels * self.kernel * self.kernel
-    }
-}
+/// `auto` leaves layers with fewer input channels to the direct path: their products over
+/// the channels are too short for Winograd to pay (VGG16's conv1_1 has 3), and the first
+/// layer's input is the signed image. spec/layers/winograd.md ("Selection")
+pub const AUTO_MIN_IN_CHANNELS: usize = 16;
 
 /// A convolution with its weights, its optional bias and its excitatory weights W+.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +43,8 @@ pub struct Conv {
     pub b: Option<Vec<f32>>,
     /// w_plus = max(w, 0): (O, C, K, K), computed once here. spec/README.md (EB-1)
     pub w_plus: Vec<f32>,
+    /// How the products are computed ([`DEFAULT_ALGORITHM`] unless set).
+    pub algorithm: ConvAlgorithm,
 }
 
 impl Conv {
@@ -117,6 +66,21 @@ impl Conv {
             w,
             b,
             w_plus,
+            algorithm: DEFAULT_ALGORITHM,
+        }
+    }
+
+    /// The Winograd tile this layer's products use, or None for the direct path.
+    /// spec/layers/winograd.md ("Selection")
+    pub fn winograd_tile(&self) -> Option<Tile> {
+        let g = &self.geometry;
+        let qualifies = winograd::qualifies(g);
+        match self.algorithm {
+            ConvAlgorithm::Direct => None,
+            ConvAlgorithm::Winograd => qualifies.then_some(WINOGRAD_TILE),
+            ConvAlgorithm::Auto => {
+                (qualifies && g.in_channels >= AUTO_MIN_IN_CHANNELS).then_some(WINOGRAD_TILE)
+            }
         }
     }
 
@@ -151,6 +115,16 @@ impl Conv {
             n * g.out_len(),
             "Conv::forward: y is (N, O, OH, OW)"
         );
+        if let Some(tile) = self.winograd_tile() {
+            // spec/layers/winograd.md (WINO-1), then the bias
+            winograd::forward(tile, g, &self.w, y, x, n);
+            if let Some(b) = &self.b {
+                for (plane, &b_o) in y.chunks_exact_mut(ohw).zip(b.iter().cycle()) {
+                    plane.iter_mut().for_each(|v| *v += b_o);
+                }
+            }
+            return;
+        }
         let tiles = self.tiles();
         let most = tiles.iter().map(|t| t.len()).max().unwrap_or(0);
         let mut col = vec![0.0f32; ckk * most]; // (C*K*K, tile)
@@ -209,6 +183,14 @@ impl Conv {
             n * g.in_len(),
             "Conv::eb_backward: p_bottom is (N, C, H, W)"
         );
+        // A signed input (the image) stays direct: there z cancels to any size and X = p / z
+        // is as sensitive as z is. spec/layers/winograd.md (WINO-9)
+        let tile = self.winograd_tile().filter(|_| x.iter().all(|&v| v >= 0.0));
+        if let Some(tile) = tile {
+            // spec/layers/winograd.md (WINO-7, WINO-8)
+            winograd::eb_backward(tile, g, &self.w_plus, p_bottom, x, p_top, n);
+            return;
+        }
         let tiles = self.tiles();
         let most = tiles.iter().map(|t| t.len()).max().unwrap_or(0);
         let mut col = vec![0.0f32; ckk * most]; // (C*K*K, tile)
@@ -315,6 +297,11 @@ impl Conv {
             n * g.in_len(),
             "Conv::grad_backward: dx is (N, C, H, W)"
         );
+        if let Some(tile) = self.winograd_tile() {
+            // spec/layers/winograd.md (WINO-6)
+            winograd::transpose(tile, g, &self.w, dx, dy, n);
+            return;
+        }
         let tiles = self.tiles();
         let most = tiles.iter().map(|t| t.len()).max().unwrap_or(0);
         let mut col = vec![0.0f32; ckk * most]; // (C*K*K, tile)

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::conv::ConvGeometry;
+use super::conv_geometry::ConvGeometry;
 
 /// The outputs `lo..hi` (of `out_len`) whose input position `o*St - P + k` lies inside
 /// `0..in_len`: the others read padding. Computed once per kernel offset `k`, so that the

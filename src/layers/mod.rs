@@ -4,6 +4,7 @@
 
 pub mod avg_pool;
 pub mod conv;
+pub mod conv_geometry;
 pub mod dropout;
 pub mod excitation;
 pub mod fc;
@@ -15,9 +16,11 @@ pub mod pool_geometry;
 pub mod relu;
 pub mod rule;
 pub mod softmax;
+pub mod winograd;
 
 pub use avg_pool::AvgPool;
-pub use conv::{Conv, ConvGeometry};
+pub use conv::{Conv, ConvAlgorithm};
+pub use conv_geometry::ConvGeometry;
 pub use dropout::Dropout;
 pub use fc::Fc;
 pub use lstm::{Lstm, LstmActivations, LstmEbRule};

@@ -54,6 +54,16 @@ pub struct Model {
 }
 
 impl Model {
+    /// Sets how every convolution of the frame CNN computes its products (the loader leaves
+    /// each at its default). spec/layers/winograd.md ("Selection")
+    pub fn set_conv_algorithm(&mut self, algorithm: crate::layers::ConvAlgorithm) {
+        for layer in &mut self.frame.layers {
+            if let FrameLayer::Conv { conv, .. } = layer {
+                conv.algorithm = algorithm;
+            }
+        }
+    }
+
     /// Number of classes of the classifier.
     pub fn classes(&self) -> usize {
         self.classifier.fc.outputs

@@ -8,7 +8,8 @@ use super::temporal::TemporalLayer;
 use super::Model;
 use crate::error::Error;
 use crate::layers::{Fc, Lstm};
-use crate::npy::{write_atomically, write_npy};
+use crate::npy::write_npy;
+use crate::output::write_atomically;
 use crate::tensor::Tensor;
 
 impl Model {

@@ -6,7 +6,7 @@ use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame, RgbImage, RgbaImage};
 
 use super::encoding_error;
-use crate::npy::write_atomically;
+use crate::output::write_atomically;
 use crate::Error;
 
 /// The GIF encoder's speed (1..30): 10 is the gif crate's usual trade-off between the

@@ -20,7 +20,7 @@ use std::path::Path;
 use image::codecs::png::PngEncoder;
 use image::{ExtendedColorType, ImageEncoder, RgbImage};
 
-use crate::npy::write_atomically;
+use crate::output::write_atomically;
 use crate::Error;
 
 /// The error for a file that could not be encoded (e.g. an image of zero pixels, GIF frames of

@@ -9,7 +9,7 @@ use image::RgbImage;
 use super::caption::{caption_of, CaptionTruth};
 use super::classes::CLASSES;
 use super::draw::Placed;
-use super::scene::Video;
+use super::scene::{Video, VideoKind};
 use super::seed::derive_seed;
 use crate::error::Error;
 use crate::rng::Rng;
@@ -135,7 +135,12 @@ pub fn generate_clip(seed: u64, protocol: Protocol, k: usize) -> SynthClip {
     let other = (gt_class + 1 + rng.below(classes - 1)) % classes;
     let t_n = protocol.frames_per_clip();
     let video = |index: u64, class: usize, frames: usize| {
-        Video::random(class, frames, &mut Rng::new(derive_seed(clip_seed, index)))
+        Video::random(
+            class,
+            frames,
+            VideoKind::Action,
+            &mut Rng::new(derive_seed(clip_seed, index)),
+        )
     };
     let (segment, other_class, gt_video, rand_video) = match protocol {
         // SYN-10: one video of the GT class.
@@ -237,7 +242,12 @@ fn caption_clip(clip_seed: u64) -> SynthClip {
     let t_n = Protocol::Caption.frames_per_clip();
     let half = t_n / 2;
     let video = |index: u64, class: usize| {
-        Video::random(class, half, &mut Rng::new(derive_seed(clip_seed, index)))
+        Video::random(
+            class,
+            half,
+            VideoKind::Caption,
+            &mut Rng::new(derive_seed(clip_seed, index)),
+        )
     };
     let (first_video, second_video) = (video(0, first), video(1, second));
     let parts = [

@@ -101,12 +101,23 @@ fn reflect(p: f64, lo: f64, hi: f64) -> f64 {
     lo + if u > span { period - u } else { u }
 }
 
-/// One pass of the actor: frames first..first + frames of the video, starting at `start`.
+/// One pass of the actor: frames first..first + frames of the video, starting at `start` and
+/// moving `step` pixels per frame (SYN-4).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pass {
     pub first: usize,
     pub frames: usize,
     pub start: [f64; 2],
+    pub step: f64,
+}
+
+/// How a video is recorded (SYN-4): an action video (the trimmed and spliced protocols) shows
+/// the whole action in every pass and colours its actor by class; a caption video keeps the
+/// rules the captioner was trained with (passes at the native speed, any colour).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoKind {
+    Action,
+    Caption,
 }
 
 /// The actor: a shape of the class, one colour and speed for the video, moving in the class's
@@ -122,7 +133,7 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// Where the actor is at frame t: `start + speed * (t - first) * direction` of t's pass.
+    /// Where the actor is at frame t: `start + step * (t - first) * direction` of t's pass.
     /// Panics if t is past the video's last frame.
     pub fn at(&self, t: usize) -> Placed {
         let pass = self
@@ -132,7 +143,7 @@ impl Actor {
             .expect("Actor::at: t is a frame of the video");
         let class = &CLASSES[self.class];
         let u = unit_direction(class);
-        let travelled = self.speed * (t - pass.first) as f64;
+        let travelled = pass.step * (t - pass.first) as f64;
         Placed {
             shape: class.shape,
             center: [
@@ -156,6 +167,33 @@ pub struct Video {
 }
 
 /// A random colour for an actor or a distractor: saturated and bright (SYN-3).
+/// The actor's colour in an action video: class k's hue band [k / 6, (k + 0.5) / 6), saturation
+/// and value as a vivid colour; so a single frame shows the class, as most frames of a real
+/// action video do (SYN-3).
+fn class_colour(class: usize, rng: &mut Rng) -> [f64; 3] {
+    let h = (class as f64 + rng.range(0.0, 0.5)) / CLASSES.len() as f64;
+    let s = rng.range(0.6, 1.0);
+    let v = rng.range(0.75, 1.0);
+    hsv_to_rgb(h, s, v)
+}
+
+/// The frame counts of the passes of a video of `frames` frames (SYN-4): an action video has
+/// round(frames / 16) passes (at least one) of as equal lengths as can be (the longer first);
+/// a caption video has passes of 16 frames, the last one shorter.
+fn pass_lengths(kind: VideoKind, frames: usize) -> Vec<usize> {
+    match kind {
+        VideoKind::Action => {
+            let count = ((frames + PASS_FRAMES / 2) / PASS_FRAMES).max(1);
+            (0..count)
+                .map(|i| frames / count + usize::from(i < frames % count))
+                .collect()
+        }
+        VideoKind::Caption => (0..frames.div_ceil(PASS_FRAMES))
+            .map(|i| PASS_FRAMES.min(frames - i * PASS_FRAMES))
+            .collect(),
+    }
+}
+
 fn vivid_colour(rng: &mut Rng) -> [f64; 3] {
     let h = rng.uniform();
     let s = rng.range(0.6, 1.0);
@@ -188,7 +226,7 @@ fn random_direction(rng: &mut Rng) -> [f64; 2] {
 impl Video {
     /// A random video of `class` with `frames` frames. The draws from `rng`, in this order:
     /// the background (SYN-5), the distractors (SYN-6), the actor (SYN-4), the noise seed.
-    pub fn random(class: usize, frames: usize, rng: &mut Rng) -> Video {
+    pub fn random(class: usize, frames: usize, video_kind: VideoKind, rng: &mut Rng) -> Video {
         // SYN-5: the background.
         let kind = if rng.below(2) == 0 {
             BackgroundKind::Gradient
@@ -242,15 +280,24 @@ impl Video {
 
         // SYN-4: the actor.
         let size = rng.range(ACTOR_SIZE[0], ACTOR_SIZE[1]);
-        let colour = vivid_colour(rng);
+        let colour = match video_kind {
+            VideoKind::Action => class_colour(class, rng),
+            VideoKind::Caption => vivid_colour(rng),
+        };
         let speed = rng.range(ACTOR_SPEED[0], ACTOR_SPEED[1]);
         let u = unit_direction(&CLASSES[class]);
         let r = size / 2.0;
         let mut passes = Vec::new();
         let mut first = 0;
-        while first < frames {
-            let n = PASS_FRAMES.min(frames - first);
-            let travel = speed * (n - 1) as f64;
+        for n in pass_lengths(video_kind, frames) {
+            // An action pass samples the whole action (16 frames' travel) at its n frames
+            // (temporal subsampling, the paper's Sec. 5.2); a caption pass is a crop at the
+            // native speed.
+            let travel = match video_kind {
+                VideoKind::Action => speed * (PASS_FRAMES - 1) as f64,
+                VideoKind::Caption => speed * (n - 1) as f64,
+            };
+            let step = if n > 1 { travel / (n - 1) as f64 } else { 0.0 };
             let mut start = [0.0; 2];
             for (a, s) in start.iter_mut().enumerate() {
                 // The centre stays in [r, FRAME_SIZE - r] from the first to the last frame.
@@ -263,6 +310,7 @@ impl Video {
                 first,
                 frames: n,
                 start,
+                step,
             });
             first += n;
         }
@@ -331,7 +379,8 @@ mod tests {
         for seed in 0..50u64 {
             let mut rng = Rng::new(seed);
             let class = seed as usize % CLASSES.len();
-            let video = Video::random(class, 40, &mut rng);
+            let kind = [VideoKind::Action, VideoKind::Caption][seed as usize % 2];
+            let video = Video::random(class, 40, kind, &mut rng);
             let r = video.actor.size / 2.0;
             for t in 0..40 {
                 let c = video.actor.at(t).center;
@@ -347,5 +396,62 @@ mod tests {
                 assert_eq!(moved.signum() as i32 * (moved.abs() > 1e-9) as i32, dir[a]);
             }
         }
+    }
+
+    #[test]
+    fn pass_lengths_by_hand() {
+        // SYN-4: round(L / 16) passes of equal lengths for an action video.
+        assert_eq!(pass_lengths(VideoKind::Action, 6), [6]);
+        assert_eq!(pass_lengths(VideoKind::Action, 20), [20]);
+        assert_eq!(pass_lengths(VideoKind::Action, 32), [16, 16]);
+        assert_eq!(pass_lengths(VideoKind::Action, 58), [15, 15, 14, 14]);
+        assert_eq!(pass_lengths(VideoKind::Action, 44), [15, 15, 14]);
+        assert_eq!(pass_lengths(VideoKind::Caption, 8), [8]);
+        assert_eq!(pass_lengths(VideoKind::Caption, 40), [16, 16, 8]);
+    }
+
+    #[test]
+    fn an_action_pass_spans_the_whole_action_and_its_hue_is_the_class_band() {
+        // SYN-4a: whatever the number of frames, a pass travels 15 v pixels; a caption pass
+        // travels (n - 1) v. SYN-3b: the actor's hue lies in [k / 6, (k + 0.5) / 6).
+        for seed in 0..30u64 {
+            let class = seed as usize % CLASSES.len();
+            for frames in [6, 16, 20] {
+                let travel = |kind| {
+                    let v = Video::random(class, frames, kind, &mut Rng::new(seed));
+                    let (a, b) = (v.actor.at(0).center, v.actor.at(frames - 1).center);
+                    let d = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
+                    (d, v.actor.speed, v.actor.colour)
+                };
+                let (d, v, colour) = travel(VideoKind::Action);
+                assert!(
+                    (d - 15.0 * v).abs() < 1e-9,
+                    "{frames} frames: {d} vs {}",
+                    15.0 * v
+                );
+                let hue = hue_of(colour);
+                let band = class as f64 / 6.0;
+                assert!(hue >= band - 1e-9 && hue < band + 0.5 / 6.0 + 1e-9, "{hue}");
+                if frames <= PASS_FRAMES {
+                    let (d, v, _) = travel(VideoKind::Caption);
+                    assert!((d - (frames - 1) as f64 * v).abs() < 1e-9);
+                }
+            }
+        }
+    }
+
+    /// The hue in [0, 1) of an RGB colour (inverse of the six-sector formula).
+    fn hue_of(c: [f64; 3]) -> f64 {
+        let max = c[0].max(c[1]).max(c[2]);
+        let min = c[0].min(c[1]).min(c[2]);
+        let d = max - min;
+        let h = if max == c[0] {
+            ((c[1] - c[2]) / d).rem_euclid(6.0)
+        } else if max == c[1] {
+            (c[2] - c[0]) / d + 2.0
+        } else {
+            (c[0] - c[1]) / d + 4.0
+        };
+        h / 6.0
     }
 }

@@ -1,13 +1,13 @@
 //! Seeds for the parts of a set: clip k of a protocol, a clip's videos, a frame's noise.
-//! Each part gets its own SplitMix64 stream, so that clip k depends only on (seed, protocol,
+//! Each part gets its own ChaCha8 stream (src/rng.rs), so that clip k depends only on (seed, protocol,
 //! k) and not on how many clips were made before it. spec/synth.md (SYN-9)
 
 use crate::rng::Rng;
 
-/// The seed of child `index` of `parent`: `mix(mix(parent + g) + index + g)`, SplitMix64's
-/// output function `mix` and increment `g` (`Rng::new(x).next_u64() == mix(x + g)`). The
-/// children of one parent are consecutive states of a stream that starts at a mixed point, so
-/// two parents' streams overlap only by a 2^-64-scale coincidence.
+/// The seed of child `index` of `parent`: `first(first(parent) + index)`, with `first(x)` the
+/// first 64 bits of the ChaCha8 stream keyed by x (`Rng::new(x).next_u64()`), used as a hash.
+/// The children of one parent are hashes of consecutive keys that start at a hashed point, so
+/// two parents' children coincide only by a 2^-64-scale chance.
 pub fn derive_seed(parent: u64, index: u64) -> u64 {
     let base = Rng::new(parent).next_u64();
     Rng::new(base.wrapping_add(index)).next_u64()
