@@ -59,7 +59,7 @@ pub struct GroundBatchArgs {
     merge: bool,
     #[command(flatten)]
     workers: Workers,
-    /// No progress bar and no lines on stdout but the last.
+    /// No progress bar and nothing on stdout (a failure still ends with its line on stderr).
     #[arg(long, short)]
     quiet: bool,
     /// One line per clip on stdout.
