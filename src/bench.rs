@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::gemm::{gemm, Op};
-use crate::model::frame_net::{frame_len, FrameLayer, FrameNet};
+use crate::model::frame_net::{FrameLayer, FrameNet};
 use crate::model::schema::{
     ChannelOrder, FcSpec, FrameLayerSpec, InputSpec, ModelSpec, TemporalLayerSpec,
 };
@@ -152,18 +152,7 @@ pub fn sgemm_peak_gflops(n: usize, threads: usize, repeat: usize) -> f64 {
             for _ in 0..threads.max(1) {
                 scope.spawn(|| {
                     let mut c = vec![0.0f32; n * n];
-                    gemm(
-                        n,
-                        n,
-                        n,
-                        1.0,
-                        &a,
-                        Op::AsStored,
-                        &b,
-                        Op::AsStored,
-                        0.0,
-                        &mut c,
-                    );
+                    gemm(n, n, n, &a, Op::AsStored, &b, Op::AsStored, 0.0, &mut c);
                     c[0]
                 });
             }
@@ -194,14 +183,6 @@ pub fn median_seconds(repeat: usize, mut work: impl FnMut()) -> (f64, Vec<f64>) 
     let all = times.clone();
     times.sort_by(|a, b| a.total_cmp(b));
     (times[times.len() / 2], all)
-}
-
-/// Bytes of one frame's blobs from blob `from` up (what a backward pass down to `from` keeps).
-pub fn blob_bytes_from(frame: &FrameNet, from: usize) -> usize {
-    frame.blob_shapes[from..]
-        .iter()
-        .map(|&s| frame_len(s) * std::mem::size_of::<f32>())
-        .sum()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Contract (as BLAS, restricted to what ebr needs):
 //!
 //! ```text
-//! C <- alpha * op(A) * op(B) + beta * C        C: (m, n), op(A): (m, k), op(B): (k, n)
+//! C <- op(A) * op(B) + beta * C        C: (m, n), op(A): (m, k), op(B): (k, n)
 //! ```
 //!
 //! Every matrix is a contiguous row-major buffer. `op(A)` is `A` itself when `a_op` is
@@ -37,7 +37,8 @@ fn strides(op: Op, rows: usize, cols: usize) -> (isize, isize) {
     }
 }
 
-/// `C (m, n) <- alpha * op(A) (m, k) * op(B) (k, n) + beta * C`. See the module doc.
+/// `C (m, n) <- op(A) (m, k) * op(B) (k, n) + beta * C`. See the module doc. (BLAS's alpha is
+/// always 1 in ebr: every product is a plain sum of products.)
 ///
 /// Panics if a buffer's length is not exactly the product of its dimensions (a programmer
 /// error, never user input).
@@ -46,7 +47,6 @@ pub fn gemm(
     m: usize,
     k: usize,
     n: usize,
-    alpha: f32,
     a: &[f32],
     a_op: Op,
     b: &[f32],
@@ -92,7 +92,7 @@ pub fn gemm(
             m,
             k,
             n,
-            alpha,
+            1.0,
             a.as_ptr(),
             rsa,
             csa,
@@ -113,7 +113,6 @@ pub fn gemm_naive(
     m: usize,
     k: usize,
     n: usize,
-    alpha: f32,
     a: &[f32],
     a_op: Op,
     b: &[f32],
@@ -138,11 +137,11 @@ pub fn gemm_naive(
                 };
                 sum += a_il as f64 * b_lj as f64;
             }
-            let scaled = alpha * sum as f32;
+            let product = sum as f32;
             c[i * n + j] = if beta == 0.0 {
-                scaled
+                product
             } else {
-                scaled + beta * c[i * n + j]
+                product + beta * c[i * n + j]
             };
         }
     }
@@ -167,7 +166,7 @@ mod tests {
         for &(m, k, n) in &[(1, 1, 1), (3, 5, 2), (7, 1, 9), (17, 33, 5), (64, 3, 65)] {
             for a_op in [Op::AsStored, Op::Transposed] {
                 for b_op in [Op::AsStored, Op::Transposed] {
-                    for &(alpha, beta) in &[(1.0, 0.0), (0.5, 1.0), (-1.0, 2.0)] {
+                    for &beta in &[0.0, 1.0, 2.0] {
                         let a = filled(m * k, 1);
                         let b = filled(k * n, 2);
                         let c0 = filled(m * n, 3);
@@ -177,13 +176,13 @@ mod tests {
                             c0.clone()
                         };
                         let mut want = c0.clone();
-                        gemm(m, k, n, alpha, &a, a_op, &b, b_op, beta, &mut got);
-                        gemm_naive(m, k, n, alpha, &a, a_op, &b, b_op, beta, &mut want);
+                        gemm(m, k, n, &a, a_op, &b, b_op, beta, &mut got);
+                        gemm_naive(m, k, n, &a, a_op, &b, b_op, beta, &mut want);
                         for (index, (g, w)) in got.iter().zip(&want).enumerate() {
                             // The values are multiples of 1/16 with small sums: exact in f32.
                             assert_eq!(
                                 g, w,
-                                "m={m} k={k} n={n} {a_op:?} {b_op:?} alpha={alpha} beta={beta} at {index}"
+                                "m={m} k={k} n={n} {a_op:?} {b_op:?} beta={beta} at {index}"
                             );
                         }
                     }
@@ -200,7 +199,6 @@ mod tests {
             2,
             2,
             2,
-            1.0,
             &[1., 2., 3., 4.],
             Op::AsStored,
             &[5., 6., 7., 8.],
@@ -215,7 +213,6 @@ mod tests {
             2,
             2,
             2,
-            1.0,
             &[1., 3., 2., 4.],
             Op::Transposed,
             &[5., 6., 7., 8.],
@@ -229,32 +226,10 @@ mod tests {
     #[test]
     fn empty_inner_dimension_scales_c() {
         let mut c = [f32::NAN, f32::NAN];
-        gemm(
-            1,
-            0,
-            2,
-            1.0,
-            &[],
-            Op::AsStored,
-            &[],
-            Op::AsStored,
-            0.0,
-            &mut c,
-        );
+        gemm(1, 0, 2, &[], Op::AsStored, &[], Op::AsStored, 0.0, &mut c);
         assert_eq!(c, [0.0, 0.0]);
         let mut c = [1.0, -2.0];
-        gemm(
-            2,
-            0,
-            1,
-            1.0,
-            &[],
-            Op::AsStored,
-            &[],
-            Op::AsStored,
-            3.0,
-            &mut c,
-        );
+        gemm(2, 0, 1, &[], Op::AsStored, &[], Op::AsStored, 3.0, &mut c);
         assert_eq!(c, [3.0, -6.0]);
     }
 }

@@ -20,41 +20,8 @@ pub const SET_FORMAT: &str = "ebr-synth-1";
 /// The file that makes a directory a set.
 pub const SET_FILE: &str = "set.json";
 
-/// How a set's clips were made (paper Sec. 5.1-5.2), which decides what is evaluated on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// One action per clip, every frame (the spatial pointing game, classification).
-    Trimmed,
-    /// GT + rand or rand + GT, the boundary mid-clip (Fig. 7).
-    Splice2,
-    /// rand + GT + rand, the GT of varying length at a random place (Tables 2 and 3).
-    Splice3,
-    /// Two actors in sequence with a caption naming them (the caption table, Table 5's
-    /// protocol; a captioning model).
-    Caption,
-}
-
-impl Protocol {
-    /// The name in set.json.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Trimmed => "trimmed",
-            Protocol::Splice2 => "splice2",
-            Protocol::Splice3 => "splice3",
-            Protocol::Caption => "caption",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Protocol> {
-        match name {
-            "trimmed" => Some(Protocol::Trimmed),
-            "splice2" => Some(Protocol::Splice2),
-            "splice3" => Some(Protocol::Splice3),
-            "caption" => Some(Protocol::Caption),
-            _ => None,
-        }
-    }
-}
+/// How a set's clips were made: the one type synth writes and eval reads (spec/synth.md).
+pub use crate::synth::protocol::Protocol;
 
 /// The ground truth of one frame: the class it shows and the actor's box (pixels of the frame,
 /// inclusive), None when the frame has no box.
@@ -155,7 +122,7 @@ pub fn load_set(dir: &Path) -> Result<SynthSet, Error> {
             format!("is \"{}\", expected \"{SET_FORMAT}\"", file.format),
         ));
     }
-    let protocol = Protocol::parse(&file.protocol).ok_or_else(|| {
+    let protocol = Protocol::from_name(&file.protocol).map_err(|_| {
         field_error(
             p,
             "protocol",

@@ -82,18 +82,7 @@ impl Fc {
         assert_eq!(x.len(), rows * d, "Fc::forward: x is (M={rows}, D={d})");
         assert_eq!(y.len(), rows * o, "Fc::forward: y is (M={rows}, O={o})");
         // y (M, O) = x (M, D) * w^T (D, O)
-        gemm(
-            rows,
-            d,
-            o,
-            1.0,
-            x,
-            Op::AsStored,
-            &self.w,
-            Op::Transposed,
-            0.0,
-            y,
-        );
+        gemm(rows, d, o, x, Op::AsStored, &self.w, Op::Transposed, 0.0, y);
         if let Some(b) = &self.b {
             for y_row in y.chunks_exact_mut(o) {
                 y_row.iter_mut().zip(b).for_each(|(v, &b_o)| *v += b_o);
@@ -152,18 +141,7 @@ impl Fc {
             };
             let z = &mut z[..rows * nb];
             // EB-1: z (M, nb) = x (M, D) * w_plus^T (D, nb), no bias
-            gemm(
-                rows,
-                d,
-                nb,
-                1.0,
-                x,
-                Op::AsStored,
-                w_plus,
-                Op::Transposed,
-                0.0,
-                z,
-            );
+            gemm(rows, d, nb, x, Op::AsStored, w_plus, Op::Transposed, 0.0, z);
             // EB-2: X = p_top / z, 0 where z == 0
             for (z_row, p_row) in z.chunks_exact_mut(nb).zip(p_top.chunks_exact(o)) {
                 divide_or_zero(z_row, &p_row[o0..o0 + nb]);
@@ -173,7 +151,6 @@ impl Fc {
                 rows,
                 nb,
                 d,
-                1.0,
                 z,
                 Op::AsStored,
                 w_plus,
@@ -199,18 +176,7 @@ impl Fc {
             rows * d,
             "Fc::grad_backward: dx is (M={rows}, D={d})"
         );
-        gemm(
-            rows,
-            o,
-            d,
-            1.0,
-            dy,
-            Op::AsStored,
-            &self.w,
-            Op::AsStored,
-            0.0,
-            dx,
-        );
+        gemm(rows, o, d, dy, Op::AsStored, &self.w, Op::AsStored, 0.0, dx);
     }
 }
 

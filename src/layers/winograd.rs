@@ -321,7 +321,6 @@ pub fn correlate(y: &mut [f32], x: &[f32], frames: usize, f: &Filters, p: &Plane
                 rows,
                 cols,
                 bn,
-                1.0,
                 &f.u[xn * rows * cols..(xn + 1) * rows * cols],
                 Op::AsStored,
                 &v[xn * cols * bn..(xn + 1) * cols * bn],
