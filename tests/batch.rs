@@ -3,6 +3,8 @@
 //! the unsharded index, and the refusals of bad manifests and a foreign --out. The clips are
 //! copies of the tiny Caffe net's input (a fraction of a second each).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,16 +34,8 @@ fn ebr() -> Command {
     command
 }
 
-fn finish(mut child: Child) -> Output {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("ebr ran past {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
+fn finish(child: Child) -> Output {
+    common::finish_within(child, DEADLINE)
 }
 
 fn run(command: &mut Command) -> Output {

@@ -38,16 +38,8 @@ fn run(command: &mut Command) -> Output {
     finish(child)
 }
 
-fn finish(mut child: Child) -> Output {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("ebr ran past {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+fn finish(child: Child) -> Output {
+    common::finish_within(child, DEADLINE)
 }
 
 /// Every file and directory under `dir` (hidden ones too, links not followed): relative path

@@ -147,3 +147,20 @@ pub fn assert_within_bound(name: &str, got: &[f32], want: &[f32], bound: &[f32],
     }
     println!("{name}: max error / bound {worst:.3e} (tolerance {tol:.0e})");
 }
+
+/// Waits for `child` to end, killing it and failing the test past `deadline`: a test of the
+/// binary must not hang the suite.
+pub fn finish_within(
+    mut child: std::process::Child,
+    deadline: std::time::Duration,
+) -> std::process::Output {
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            panic!("ebr ran past {deadline:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
