@@ -1100,16 +1100,24 @@ fn fig7_svg_draws_what_it_has() {
 // tools/train_synthetic.py) on a small standard set (60 clips per protocol, seed 7): the paper's
 // qualitative results. Those that hold for this model are asserted; those that do not are
 // computed and printed, not asserted, and the test is not tuned (set, seed, options) to make
-// them hold. With the demo model of fixtures/demo/README.md (99.5% clip accuracy on trimmed
-// validation clips), on this set:
-//   holds:          Fig. 7 over both orders (GT mean +0.0094) and for GT + rand (+0.0217);
-//                   Table 1, EB above cEB (97.6 vs 92.5%) and EB-R above cEB-R (97.3 vs 79.3%);
-//                   Table 2, known length, cEB-R above EB-R (mAP 6.4 vs 2.8%)
-//   too close:      Table 1, EB-R against EB (97.3 vs 97.6%)
-//   does not hold:  Fig. 7 for rand + GT (GT mean -0.0029); Table 2, cEB-R above the
-//                   probability baseline: known length mAP 6.4% vs 25.6%, unknown 1.6% vs 4.7%
-// (the model, trained on 16-frame clips only, misclassifies most steps of the 64-frame splice3
-// clips; see the report in spec/eval.md's "The demo model").
+// them hold. With the demo model of fixtures/demo/README.md (99.8% clip accuracy on trimmed
+// validation clips; spec/eval.md "Variant C"), on this set:
+//   holds:          Fig. 7 over both orders (GT mean +0.0183), for GT + rand (+0.0094) and for
+//                   rand + GT (+0.0272);
+//                   Table 1, EB above cEB (99.8 vs 99.7%: 958 vs 957 of 960 frames; 99.9 vs
+//                   99.4% on the README's 200 clips) and EB-R above cEB-R (99.7 vs 82.7%);
+//                   Table 2, known length, cEB-R above EB-R (mAP 43.3 vs 20.3%);
+//                   Table 2, cEB-R localizes more clips than the probability baseline, known
+//                   length (55.0 vs 41.7%) and unknown (23.3 vs 20.0%; on the 600 clips of
+//                   spec/eval.md paired +8.5 [+3.8, +13.2] and +9.8 [+5.8, +13.8]);
+//                   Table 3, cEB-R above random (56.7 vs 28.3%)
+//   too close:      Table 1, EB-R against EB (99.7 vs 99.8%); Table 3, cEB-R against peak
+//                   probability (34 vs 34 hits here; below it on the 600 clips, -6.0 [-10.8,
+//                   -1.2])
+//   does not hold:  Table 2, cEB-R's mAP above the probability baseline's: known length 43.3%
+//                   vs 45.6%, unknown 8.2% vs 21.6%
+// (the paper's Table 2 and 3 pattern does not appear with this model: the measured causes are
+// in spec/eval.md, "The negative result").
 
 /// The standard evaluation's seed (`ebr synth --help`'s example for an evaluation set).
 const STANDARD_SEED: &str = "7";
@@ -1165,24 +1173,20 @@ fn the_demo_model_shows_the_papers_qualitative_results() {
         .unwrap();
     assert!(accuracy > 0.9, "trimmed accuracy {accuracy}");
 
-    // Fig. 7: positive on GT frames, negative on rand frames on average: over both orders and
-    // for GT + rand (asserted), for rand + GT (does not hold: printed).
+    // Fig. 7: positive on GT frames, negative on rand frames on average: over both orders, for
+    // GT + rand and for rand + GT (asserted).
     let fig7 = &set("splice2")["fig7"]["methods"][0];
-    for check in ["check", "check_gt_first"] {
+    for check in ["check", "check_gt_first", "check_rand_first"] {
         assert_eq!(
             fig7[check]["holds"], true,
             "Fig. 7's {check}: {}",
             fig7[check]
         );
     }
-    println!(
-        "not asserted, Fig. 7 for rand + GT holds: {} (GT mean {})",
-        fig7["check_rand_first"]["holds"], fig7["check_rand_first"]["gt_frames_mean"]
-    );
 
     // Table 1: the non-contrastive methods point better than the contrastive ones (EB above
     // cEB, EB-R above cEB-R: asserted, as in the paper); EB-R against EB is within a few
-    // frames either way on sets of this size (97.3 vs 97.6 here, 97.8 vs 97.1 on the README's
+    // frames either way on sets of this size (99.7 vs 99.8 here, 99.7 vs 99.9 on the README's
     // 200 clips): printed.
     let pointing = |key: &str| {
         set("trimmed")["spatial_pointing"]["methods"]
@@ -1207,15 +1211,16 @@ fn the_demo_model_shows_the_papers_qualitative_results() {
     // Table 2, all GT lengths: cEB-R's mAP above the probability baseline's, for the known and
     // the unknown length (does not hold: printed).
     let splice3 = set("splice3");
-    let map = |signal: &str, length: &str| {
+    let row = |signal: &str, length: &str, field: &str| {
         splice3["temporal_localization"]["rows"]
             .as_array()
             .unwrap()
             .iter()
             .find(|r| r["signal"] == signal && r["length"] == length && r["gt_length"].is_null())
-            .and_then(|r| r["map"].as_f64())
-            .unwrap_or_else(|| panic!("{signal} {length}"))
+            .and_then(|r| r[field].as_f64())
+            .unwrap_or_else(|| panic!("{signal} {length} {field}"))
     };
+    let map = |signal: &str, length: &str| row(signal, length, "map");
     // Table 2, known length: cEB-R above EB-R (asserted, as in the paper).
     let (cebr, ebr) = (map("cebr", "known"), map("ebr", "known"));
     assert!(
@@ -1223,12 +1228,44 @@ fn the_demo_model_shows_the_papers_qualitative_results() {
         "Table 2, known length: cEB-R {cebr} is not above EB-R {ebr}"
     );
     for length in ["known", "unknown"] {
+        // Table 2: cEB-R localizes more clips than the probability baseline (asserted).
+        let (cebr, probability) = (
+            row("cebr", length, "localized"),
+            row("probability", length, "localized"),
+        );
+        assert!(
+            cebr > probability,
+            "Table 2, {length} length: cEB-R localizes {cebr} of the clips, not more than the probability baseline's {probability}"
+        );
+        // Table 2: cEB-R's mAP above the probability baseline's (does not hold: printed).
         let (cebr, probability) = (map("cebr", length), map("probability", length));
         println!(
             "not asserted, Table 2 {length} length: cEB-R mAP {cebr:.3} above the probability baseline's {probability:.3}: {}",
             cebr > probability
         );
     }
+
+    // Table 3: cEB-R's peak above the random point (asserted); against the peak probability
+    // (level here, below it on larger sets: printed).
+    let temporal_pointing = |key: &str| {
+        splice3["temporal_pointing"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .and_then(|r| r["accuracy"].as_f64())
+            .unwrap_or_else(|| panic!("Table 3's {key}"))
+    };
+    let (cebr, random) = (temporal_pointing("cebr"), temporal_pointing("random"));
+    assert!(
+        cebr > random,
+        "Table 3: cEB-R {cebr} is not above random {random}"
+    );
+    let peak = temporal_pointing("peak_probability");
+    println!(
+        "not asserted, Table 3: cEB-R {cebr:.3} not below peak probability {peak:.3}: {}",
+        cebr >= peak
+    );
 }
 
 #[test]
