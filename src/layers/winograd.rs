@@ -211,7 +211,7 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 
 /// The fewest tiles of a block, so that the products stay wide enough for the matrix
 /// product's speed.
-pub const MIN_BLOCK: usize = 64;
+pub const MIN_BLOCK: usize = 256;
 
 /// A run of a block's tiles side by side in one tile row of one frame: block positions
 /// `first..first + len`, outputs from row `row` and column `col`, m columns apart.
