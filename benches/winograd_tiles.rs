@@ -54,7 +54,7 @@ fn main() {
     let filter = args
         .iter()
         .enumerate()
-        .find(|&(i, a)| !a.starts_with('-') && frames_at.map_or(true, |f| i != f + 1))
+        .find(|&(i, a)| !a.starts_with('-') && frames_at.is_none_or(|f| i != f + 1))
         .map(|(_, a)| a.clone());
     println!("{frames} frames, one thread, median of {REPEATS}; times in ms; error: max |winograd - direct| / max |direct|");
     println!(
