@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench --bench winograd_tiles             # every layer
 //! cargo bench --bench winograd_tiles -- conv5    # the layers whose name contains conv5
+//! cargo bench --bench winograd_tiles -- --frames 8 conv5   # 8 frames (a thread's chunk at T = 16)
 //! ```
 //!
 //! spec/layers/winograd.md ("Which tile") quotes a run.
@@ -26,7 +27,8 @@ const LAYERS: [(&str, usize, usize, usize); 9] = [
     ("conv5_1", 512, 14, 512),
     ("conv5_2", 512, 14, 512),
 ];
-const FRAMES: usize = 2;
+/// Frames per call unless `--frames N` says otherwise.
+const DEFAULT_FRAMES: usize = 2;
 const REPEATS: usize = 3;
 
 fn median_seconds(run: impl FnMut()) -> f64 {
@@ -43,8 +45,18 @@ fn relative(a: &[f32], b: &[f32]) -> f64 {
 }
 
 fn main() {
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    println!("{FRAMES} frames, one thread, median of {REPEATS}; times in ms; error: max |winograd - direct| / max |direct|");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let frames_at = args.iter().position(|a| a == "--frames");
+    let frames: usize = frames_at
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("--frames N: a positive integer"))
+        .unwrap_or(DEFAULT_FRAMES);
+    let filter = args
+        .iter()
+        .enumerate()
+        .find(|&(i, a)| !a.starts_with('-') && frames_at.is_none_or(|f| i != f + 1))
+        .map(|(_, a)| a.clone());
+    println!("{frames} frames, one thread, median of {REPEATS}; times in ms; error: max |winograd - direct| / max |direct|");
     println!(
         "{:<8} {:<4} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
         "layer", "pass", "direct", "F(2x2)", "F(4x4)", "err F2", "err F4", "guarded"
@@ -61,46 +73,46 @@ fn main() {
             .collect();
         let mut conv = Conv::new(g, w, None);
         conv.algorithm = ConvAlgorithm::Direct;
-        let x: Vec<f32> = (0..FRAMES * g.in_len())
+        let x: Vec<f32> = (0..frames * g.in_len())
             .map(|_| (rng.normal() as f32).max(0.0))
             .collect();
-        let p_top: Vec<f32> = (0..FRAMES * g.out_len())
+        let p_top: Vec<f32> = (0..frames * g.out_len())
             .map(|_| rng.uniform() as f32)
             .collect();
-        let mut want = vec![0.0f32; FRAMES * g.out_len()];
+        let mut want = vec![0.0f32; frames * g.out_len()];
         let mut got = want.clone();
-        let mut want_in = vec![0.0f32; FRAMES * g.in_len()];
+        let mut want_in = vec![0.0f32; frames * g.in_len()];
         let mut got_in = want_in.clone();
 
-        let direct = median_seconds(|| conv.forward(&mut want, &x, FRAMES));
+        let direct = median_seconds(|| conv.forward(&mut want, &x, frames));
         let mut row = vec![direct];
         let mut errors = Vec::new();
         for tile in [Tile::F2, Tile::F4] {
             row.push(median_seconds(|| {
-                winograd::forward(tile, &g, &conv.w, &mut got, &x, FRAMES)
+                winograd::forward(tile, &g, &conv.w, &mut got, &x, frames)
             }));
             errors.push(relative(&got, &want));
         }
         print_row(name, "fwd", &row, &errors, "");
 
-        let direct = median_seconds(|| conv.eb_backward(&mut want_in, &x, &p_top, FRAMES));
+        let direct = median_seconds(|| conv.eb_backward(&mut want_in, &x, &p_top, frames));
         let (mut row, mut errors, mut guarded) = (vec![direct], Vec::new(), String::new());
         for tile in [Tile::F2, Tile::F4] {
             let mut counts = Default::default();
             row.push(median_seconds(|| {
                 counts =
-                    winograd::eb_backward(tile, &g, &conv.w_plus, &mut got_in, &x, &p_top, FRAMES)
+                    winograd::eb_backward(tile, &g, &conv.w_plus, &mut got_in, &x, &p_top, frames)
             }));
             errors.push(relative(&got_in, &want_in));
             guarded = format!("{}/{}", counts.direct, counts.outputs);
         }
         print_row(name, "eb", &row, &errors, &guarded);
 
-        let direct = median_seconds(|| conv.grad_backward(&mut want_in, &p_top, FRAMES));
+        let direct = median_seconds(|| conv.grad_backward(&mut want_in, &p_top, frames));
         let (mut row, mut errors) = (vec![direct], Vec::new());
         for tile in [Tile::F2, Tile::F4] {
             row.push(median_seconds(|| {
-                winograd::transpose(tile, &g, &conv.w, &mut got_in, &p_top, FRAMES)
+                winograd::transpose(tile, &g, &conv.w, &mut got_in, &p_top, frames)
             }));
             errors.push(relative(&got_in, &want_in));
         }

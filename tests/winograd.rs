@@ -14,6 +14,7 @@ use std::process::Command;
 
 use common::{assert_close, caffe_case, caffe_net, load, ONE_LAYER};
 use ebr::grounding::{ground, Method, Normalization, Options, Prior};
+use ebr::layers::conv::F4_MIN_SIDE;
 use ebr::layers::{winograd, Conv, ConvAlgorithm, ConvGeometry};
 use ebr::model::Model;
 use ebr::model::{forward_clip, Execution};
@@ -52,9 +53,9 @@ fn assert_paths_agree(name: &str, conv: Conv, x: &[f32], p_top: &[f32], n: usize
     assert_close(&format!("{name} grad"), &got, &want, bound);
 }
 
-/// VGG16's convolutions (channels as in VGG16, 3x3, stride 1, pad 1) at small planes, with
-/// random He weights and biases, a post-ReLU normal input (the image layer: a signed one
-/// at the image's scale) and a uniform top signal, 2 frames.
+/// VGG16's convolutions (channels as in VGG16, 3x3, stride 1, pad 1) at small planes (F(2x2))
+/// and two at 28 px (F(4x4)), with random He weights and biases, a post-ReLU normal input (the
+/// image layer: a signed one at the image's scale) and a uniform top signal, 2 frames.
 #[test]
 fn vgg16_shaped_layers_agree_with_the_direct_path() {
     let mut rng = Rng::new(21);
@@ -66,6 +67,8 @@ fn vgg16_shaped_layers_agree_with_the_direct_path() {
         ("conv4_1", 256, 7, 512),
         ("conv4_2", 512, 7, 512),
         ("conv5_1", 512, 5, 512),
+        ("conv2_1 at 28 px", 64, 28, 128),
+        ("conv4_1 at 28 px", 256, 28, 512),
     ] {
         let g = ConvGeometry::new(c, size, size, o, 3, 1, 1).unwrap();
         let he = (2.0 / g.patch_len() as f64).sqrt();
@@ -84,17 +87,33 @@ fn vgg16_shaped_layers_agree_with_the_direct_path() {
             })
             .collect();
         let p_top: Vec<f32> = (0..2 * g.out_len()).map(|_| rng.uniform() as f32).collect();
-        assert_paths_agree(name, Conv::new(g, w, b), &x, &p_top, 2, BOUND);
+        let conv = Conv::new(g, w, b);
+        let mut wino = conv.clone();
+        wino.algorithm = ConvAlgorithm::Winograd;
+        let want = if size >= F4_MIN_SIDE {
+            winograd::Tile::F4
+        } else {
+            winograd::Tile::F2
+        };
+        assert_eq!(wino.winograd_tile(), Some(want), "{name}");
+        assert_paths_agree(name, conv, &x, &p_top, 2, BOUND);
     }
 }
 
 /// A layer whose input has all-zero windows (a band of rows zero in every channel, and a
 /// frame zero but for a few values): the maps agree within the bound, and are exactly 0
-/// wherever the input is 0 (the zero guard, WINO-7, WINO-8).
+/// wherever the input is 0 (the zero guard, WINO-7, WINO-8); at 12 px (F(2x2)) and 28 px
+/// (F(4x4)).
 #[test]
 fn all_zero_windows_keep_the_zero_guard() {
+    for (size, tile) in [(12, winograd::Tile::F2), (28, winograd::Tile::F4)] {
+        zero_windows_keep_the_zero_guard(size, tile);
+    }
+}
+
+fn zero_windows_keep_the_zero_guard(size: usize, tile: winograd::Tile) {
     let mut rng = Rng::new(5);
-    let g = ConvGeometry::new(64, 12, 12, 32, 3, 1, 1).unwrap();
+    let g = ConvGeometry::new(64, size, size, 32, 3, 1, 1).unwrap();
     let w: Vec<f32> = (0..32 * g.patch_len())
         .map(|_| (rng.normal() * 0.06) as f32)
         .collect();
@@ -102,14 +121,14 @@ fn all_zero_windows_keep_the_zero_guard() {
         .map(|_| (rng.normal() as f32).max(0.0))
         .collect();
     for c in 0..64 {
-        for v in &mut x[(c * 12 + 4) * 12..(c * 12 + 9) * 12] {
+        for v in &mut x[(c * size + 4) * size..(c * size + 9) * size] {
             *v = 0.0; // rows 4..9 of frame 0: rows 5..8 of the output see only zeros
         }
     }
     let frame1 = &mut x[g.in_len()..];
     frame1.fill(0.0);
     for (c, i, j) in [(0, 2, 3), (7, 9, 9), (40, 9, 10)] {
-        frame1[(c * 12 + i) * 12 + j] = 1.5;
+        frame1[(c * size + i) * size + j] = 1.5;
     }
     let p_top: Vec<f32> = (0..2 * g.out_len()).map(|_| rng.uniform() as f32).collect();
     let (direct, wino) = pair(Conv::new(g, w, None));
@@ -119,7 +138,7 @@ fn all_zero_windows_keep_the_zero_guard() {
     assert_close("zero windows eb", &got, &want, BOUND);
     // Both rules ran: zero windows (WINO-7) and outputs computed directly (WINO-8).
     let mut again = vec![f32::NAN; 2 * g.in_len()];
-    let tile = wino.winograd_tile().unwrap();
+    assert_eq!(wino.winograd_tile(), Some(tile), "{size} px");
     let counts = winograd::eb_backward(tile, &g, &wino.w_plus, &mut again, &x, &p_top, 2);
     assert!(counts.zero_windows > 0 && counts.direct > 0, "{counts:?}");
     assert!(again == got, "the same call gives the same bytes");

@@ -90,8 +90,10 @@ struct Input {
     quiet: bool,
     #[command(flatten)]
     memory: MemoryArg,
-    /// How the 3x3, stride-1 convolutions compute their products (spec/layers/winograd.md).
-    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Direct)]
+    /// How the 3x3, stride-1 convolutions compute their products: auto, Winograd where the
+    /// layer has 16 or more input channels; direct, im2col (the reference); winograd, every
+    /// such layer (spec/layers/winograd.md).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Auto)]
     conv: ConvArg,
 }
 

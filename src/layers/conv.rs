@@ -22,11 +22,14 @@ pub enum ConvAlgorithm {
     Auto,
 }
 
-/// What [`Conv::new`] chooses. spec/layers/winograd.md ("Selection")
+/// What [`Conv::new`] chooses: the reference path; the commands choose `--conv` (default
+/// auto). spec/layers/winograd.md ("Selection")
 pub const DEFAULT_ALGORITHM: ConvAlgorithm = ConvAlgorithm::Direct;
 
-/// The Winograd tile every qualifying layer uses. spec/layers/winograd.md ("Which tile")
-pub const WINOGRAD_TILE: Tile = Tile::F2;
+/// The smallest output plane side on which a layer uses F(4x4, 3x3) rather than F(2x2):
+/// measured faster on VGG16's 28 px and larger layers in every pass, slower on its 14 px ones
+/// (4x4 tiles waste 31% of a 14x14 plane). spec/layers/winograd.md ("Which tile")
+pub const F4_MIN_SIDE: usize = 28;
 
 /// `auto` leaves layers with fewer input channels to the direct path: their products over
 /// the channels are too short for Winograd to pay (VGG16's conv1_1 has 3), and the first
@@ -75,11 +78,16 @@ impl Conv {
     pub fn winograd_tile(&self) -> Option<Tile> {
         let g = &self.geometry;
         let qualifies = winograd::qualifies(g);
+        let tile = if g.out_height().min(g.out_width()) >= F4_MIN_SIDE {
+            Tile::F4
+        } else {
+            Tile::F2
+        };
         match self.algorithm {
             ConvAlgorithm::Direct => None,
-            ConvAlgorithm::Winograd => qualifies.then_some(WINOGRAD_TILE),
+            ConvAlgorithm::Winograd => qualifies.then_some(tile),
             ConvAlgorithm::Auto => {
-                (qualifies && g.in_channels >= AUTO_MIN_IN_CHANNELS).then_some(WINOGRAD_TILE)
+                (qualifies && g.in_channels >= AUTO_MIN_IN_CHANNELS).then_some(tile)
             }
         }
     }

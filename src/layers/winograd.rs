@@ -211,7 +211,7 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 
 /// The fewest tiles of a block, so that the products stay wide enough for the matrix
 /// product's speed.
-pub const MIN_BLOCK: usize = 64;
+pub const MIN_BLOCK: usize = 256;
 
 /// A run of a block's tiles side by side in one tile row of one frame: block positions
 /// `first..first + len`, outputs from row `row` and column `col`, m columns apart.
@@ -612,18 +612,9 @@ fn guard(
             *a += v.abs();
         }
     }
-    let window: Vec<f32> = (0..oh_n * ow_n)
-        .map(|p| {
-            box_sum(
-                &s,
-                h,
-                w,
-                (p / ow_n) as isize - pad,
-                (p % ow_n) as isize - pad,
-                3,
-            )
-        })
-        .collect();
+    // Per output position (the same for every channel o): whether its window is all zero
+    // (WINO-7), and the mass of its tile (WINO-8), so that the loop over (o, oh, ow) below
+    // has no index arithmetic.
     let tiles_w = ow_n.div_ceil(m);
     let tile_mass: Vec<f32> = (0..oh_n.div_ceil(m) * tiles_w)
         .map(|t| {
@@ -631,16 +622,26 @@ fn guard(
             box_sum(&s, h, w, r - pad, c - pad, alpha)
         })
         .collect();
+    let mut zero_window = vec![false; oh_n * ow_n];
+    let mut mass = vec![0.0f32; oh_n * ow_n];
+    for oh in 0..oh_n {
+        for ow in 0..ow_n {
+            let p = oh * ow_n + ow;
+            zero_window[p] = box_sum(&s, h, w, oh as isize - pad, ow as isize - pad, 3) == 0.0;
+            mass[p] = tile_mass[(oh / m) * tiles_w + ow / m];
+        }
+    }
     for o in 0..g.out_channels {
         let z_o = &mut z_f[o * oh_n * ow_n..(o + 1) * oh_n * ow_n];
+        let limit = GUARD * w_max[o];
         for (p, z) in z_o.iter_mut().enumerate() {
-            let (oh, ow) = (p / ow_n, p % ow_n);
-            if window[p] == 0.0 {
+            if zero_window[p] {
                 // WINO-7: every product of the direct sum is 0
                 *z = 0.0;
                 counts.zero_windows += 1;
-            } else if z.abs() <= GUARD * w_max[o] * tile_mass[(oh / m) * tiles_w + ow / m] {
+            } else if z.abs() <= limit * mass[p] {
                 // WINO-8
+                let (oh, ow) = (p / ow_n, p % ow_n);
                 *z = direct_z(g, w_plus, x_f, o, oh, ow);
                 counts.direct += 1;
                 guarded.push(Guarded {
