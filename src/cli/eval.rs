@@ -100,10 +100,11 @@ pub struct EvalArgs {
     quiet: bool,
     #[command(flatten)]
     memory: MemoryArg,
-    /// How the 3x3, stride-1 convolutions compute their products: auto, Winograd where the
-    /// layer has 16 or more input channels; direct, im2col (the reference); winograd, every
-    /// such layer (spec/layers/winograd.md).
-    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Auto)]
+    /// How the 3x3, stride-1 convolutions compute their products: direct, im2col (the
+    /// reference, eval's default: its tables are reference results, and Winograd's rounding
+    /// moves near-tied detections); auto, Winograd where the layer has 16 or more input
+    /// channels; winograd, every such layer (spec/layers/winograd.md).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ConvArg::Direct)]
     conv: ConvArg,
 }
 
