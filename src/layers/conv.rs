@@ -23,7 +23,7 @@ pub enum ConvAlgorithm {
 }
 
 /// What [`Conv::new`] chooses: the reference path; the commands choose `--conv` (default
-/// auto). spec/layers/winograd.md ("Selection")
+/// auto, eval: direct). spec/layers/winograd.md ("Selection")
 pub const DEFAULT_ALGORITHM: ConvAlgorithm = ConvAlgorithm::Direct;
 
 /// The smallest output plane side on which a layer uses F(4x4, 3x3) rather than F(2x2):
