@@ -1188,15 +1188,8 @@ fn the_demo_model_shows_the_papers_qualitative_results() {
     // cEB, EB-R above cEB-R: asserted, as in the paper); EB-R against EB is within a few
     // frames either way on sets of this size (99.7 vs 99.8 here, 99.7 vs 99.9 on the README's
     // 200 clips): printed.
-    let pointing = |key: &str| {
-        set("trimmed")["spatial_pointing"]["methods"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["key"] == key)
-            .and_then(|m| m["accuracy"].as_f64())
-            .unwrap_or_else(|| panic!("Table 1's {key}"))
-    };
+    let trimmed = set("trimmed");
+    let pointing = |key: &str| accuracy_of(&trimmed["spatial_pointing"]["methods"], key);
     for (plain, contrastive) in [("eb", "ceb"), ("ebr", "cebr")] {
         let (a, b) = (pointing(plain), pointing(contrastive));
         assert!(a > b, "Table 1: {plain} {a} is not above {contrastive} {b}");
@@ -1247,15 +1240,7 @@ fn the_demo_model_shows_the_papers_qualitative_results() {
 
     // Table 3: cEB-R's peak above the random point (asserted); against the peak probability
     // (level here, below it on larger sets: printed).
-    let temporal_pointing = |key: &str| {
-        splice3["temporal_pointing"]["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == key)
-            .and_then(|r| r["accuracy"].as_f64())
-            .unwrap_or_else(|| panic!("Table 3's {key}"))
-    };
+    let temporal_pointing = |key: &str| accuracy_of(&splice3["temporal_pointing"]["rows"], key);
     let (cebr, random) = (temporal_pointing("cebr"), temporal_pointing("random"));
     assert!(
         cebr > random,
@@ -1266,6 +1251,17 @@ fn the_demo_model_shows_the_papers_qualitative_results() {
         "not asserted, Table 3: cEB-R {cebr:.3} not below peak probability {peak:.3}: {}",
         cebr >= peak
     );
+}
+
+/// The "accuracy" of the row whose "key" is `key` in a pointing game's rows of eval.json
+/// (Table 1's methods, Table 3's rows).
+fn accuracy_of(rows: &Value, key: &str) -> f64 {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key)
+        .and_then(|r| r["accuracy"].as_f64())
+        .unwrap_or_else(|| panic!("no pointing row {key}"))
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! The 224 px, T = 16 case is ignored (about a minute in release):
 //! `cargo test --release --test winograd_vgg16 -- --ignored --nocapture`.
 
+mod common;
+
 use std::path::Path;
 
 use ebr::bench::vgg16_lstm_spec;
@@ -14,19 +16,12 @@ use ebr::layers::{ConvAlgorithm, LstmEbRule, Rule};
 use ebr::model::{forward_clip, temporal, ClipForward, Execution, Model};
 use ebr::rng::Rng;
 
+use common::{assert_close, relative_error};
+
 /// The bound, relative to the largest magnitude (tests/winograd.rs uses the same).
 const BOUND: f32 = 1e-4;
 
 fn no_progress(_: usize) {}
-
-/// The largest |a - b| over the largest |b|.
-fn relative(a: &[f32], b: &[f32]) -> f32 {
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
 
 fn random_clip(frames: usize, size: usize) -> Vec<f32> {
     let mut rng = Rng::new(2);
@@ -77,14 +72,17 @@ fn assert_cnn_agrees(model: &mut Model, size: usize, frames: usize) -> Vec<f32> 
         .collect();
     model.set_conv_algorithm(ConvAlgorithm::Auto);
     let wino = forward(model, &clip, frames);
-    let error = relative(&wino.features, &direct.features);
-    println!("{size} px, T = {frames}: features {error:.1e}");
-    assert!(error <= BOUND, "features differ by {error:e}");
+    let name = format!("{size} px, T = {frames}");
+    assert_close(
+        &format!("{name}: features"),
+        &wino.features,
+        &direct.features,
+        BOUND,
+    );
     for (k, &to) in layers.iter().enumerate() {
         let got = frame_backward(model, &wino, &signal, to, rule, &no_progress);
-        let error = relative(&got, &want[k]);
-        println!("  EB from the same feature signal to blob {to}: {error:.1e}");
-        assert!(error <= BOUND, "EB to blob {to} differs by {error:e}");
+        let what = format!("{name}: EB from the same feature signal to blob {to}");
+        assert_close(&what, &got, &want[k], BOUND);
     }
     direct.features.clone()
 }
@@ -116,7 +114,7 @@ fn vgg16_cnn_agrees_at_224_px_and_the_random_lstm_amplifies_any_change() {
             .map(|&v| v + 5e-6 * largest * (rng.uniform() as f32 - 0.5))
             .collect();
         let out = temporal::forward(&model.temporal, &changed, frames, d);
-        let change = relative(&out.output, &base.output);
+        let change = relative_error(&out.output, &base.output);
         println!(
             "  LSTM output, features + up to 2.5e-6 of their largest (seed {seed}): {change:.1e}"
         );
