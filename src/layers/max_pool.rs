@@ -3,7 +3,7 @@
 //!
 #![doc = include_str!("../../spec/layers/pooling.md")]
 
-use super::pool_geometry::PoolGeometry;
+use super::pool_geometry::{PoolGeometry, Window};
 
 /// Max pooling over square windows; padded positions never win.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,10 +28,13 @@ impl MaxPool {
         );
         let plane = g.in_height * g.in_width;
         let (ph_n, pw_n) = (g.out_height(), g.out_width());
+        // The windows are the same in every plane.
+        let row_windows: Vec<Window> = (0..ph_n).map(|ph| g.row_window(ph)).collect();
+        let col_windows: Vec<Window> = (0..pw_n).map(|pw| g.col_window(pw)).collect();
         for (x_c, y_c) in x.chunks_exact(plane).zip(y.chunks_exact_mut(ph_n * pw_n)) {
-            for ph in 0..ph_n {
-                for pw in 0..pw_n {
-                    y_c[ph * pw_n + pw] = x_c[self.argmax(x_c, ph, pw)];
+            for (rows, y_row) in row_windows.iter().zip(y_c.chunks_exact_mut(pw_n)) {
+                for (cols, y_at) in col_windows.iter().zip(y_row) {
+                    *y_at = x_c[first_argmax(x_c, g.in_width, rows, cols)];
                 }
             }
         }
@@ -54,16 +57,7 @@ impl MaxPool {
     /// order (Caffe's strict `>`): the tie rule. spec/layers/pooling.md (MAX-1)
     fn argmax(&self, x_c: &[f32], ph: usize, pw: usize) -> usize {
         let g = &self.geometry;
-        let (rows, cols) = (g.row_window(ph), g.col_window(pw));
-        let mut best = rows.start * g.in_width + cols.start;
-        for i in rows.start..rows.end {
-            for j in cols.start..cols.end {
-                if x_c[i * g.in_width + j] > x_c[best] {
-                    best = i * g.in_width + j;
-                }
-            }
-        }
-        best
+        first_argmax(x_c, g.in_width, &g.row_window(ph), &g.col_window(pw))
     }
 
     /// Overwrites `bottom` (N, C, H, W) with every output's `top` value added at its window's
@@ -100,6 +94,24 @@ impl MaxPool {
             }
         }
     }
+}
+
+/// Index, within one channel plane `x_c` of width `width`, of the window's first largest value
+/// in row-major order (Caffe's strict `>`). The best value is kept beside its index, so that
+/// the comparison compiles to a conditional move rather than an unpredictable branch.
+/// spec/layers/pooling.md (MAX-1)
+fn first_argmax(x_c: &[f32], width: usize, rows: &Window, cols: &Window) -> usize {
+    let mut best = rows.start * width + cols.start;
+    let mut best_value = x_c[best];
+    for i in rows.start..rows.end {
+        for (at, &value) in x_c[i * width..][cols.start..cols.end].iter().enumerate() {
+            if value > best_value {
+                best = i * width + cols.start + at;
+                best_value = value;
+            }
+        }
+    }
+    best
 }
 
 #[cfg(test)]
