@@ -942,13 +942,7 @@ mod tests {
             let (rows, cols, n, h, w) = (9, 7, 3, 61, 45);
             let f = Filters::forward(tile, &random(rows * cols * 9, 4), rows, cols);
             let x = random(n * cols * h * w, 5);
-            let p = Planes {
-                in_height: h,
-                in_width: w,
-                out_height: h,
-                out_width: w,
-                pad: 1,
-            };
+            let p = Planes::forward(&ConvGeometry::new(cols, h, w, rows, 3, 1, 1).unwrap());
             let mut dispatched = vec![f32::NAN; n * rows * h * w];
             let mut portable = vec![f32::NAN; n * rows * h * w];
             correlate(&mut dispatched, &x, n, &f, &p);
