@@ -12,6 +12,11 @@ use crate::layers::{AvgPool, Conv, Dropout, Fc, MaxPool, Relu, Rule};
 /// The blobs of a chunk of frames, by blob index; None where a blob was not kept.
 pub type Blobs = Vec<Option<Vec<f32>>>;
 
+/// Frames per group of the first block's layers in [`FrameNet::forward_keeping`]: VGG16's
+/// conv1 blobs are 12.8 MB per frame, two of them 206 MB for a chunk of 8 frames, 51 MB for a
+/// group of 2; the group's 2 x 3136 F(4x4) tiles still fill Winograd's blocks.
+pub const GROUP_FRAMES: usize = 2;
+
 /// One layer of the frame CNN with its parameters.
 #[derive(Clone, Debug)]
 pub enum FrameLayer {
@@ -164,8 +169,10 @@ impl FrameNet {
 
     /// The forward pass, keeping only the blobs a backward pass down to blob `keep_from`
     /// reads (`keep_from` and above) and the feature blob; a blob below is dropped as soon as
-    /// the next layer has read it, so memory holds at most two of them at once.
-    /// spec/pipeline.md (PIPE-1)
+    /// the next layer has read it, so memory holds at most two of them at once. The first
+    /// block's layers, whose blobs are the largest, run on groups of [`GROUP_FRAMES`] frames
+    /// when none of their blobs is kept (`grouped_prefix`). spec/pipeline.md (PIPE-1,
+    /// "Execution")
     pub fn forward_keeping(&self, x: &[f32], frames: usize, keep_from: usize) -> Blobs {
         assert_eq!(
             x.len(),
@@ -173,8 +180,58 @@ impl FrameNet {
             "FrameNet::forward: x is (frames, C, H, W)"
         );
         let mut blobs: Blobs = vec![None; self.blob_shapes.len()];
-        let (mut below, mut below_index) = (x.to_vec(), 0usize);
-        for (i, layer) in self.layers.iter().enumerate() {
+        let prefix = self.grouped_prefix(keep_from);
+        if prefix == 0 || frames <= GROUP_FRAMES {
+            let (below, below_index) = self.run_layers(
+                0..self.layers.len(),
+                x.to_vec(),
+                0,
+                frames,
+                keep_from,
+                &mut blobs,
+            );
+            blobs[below_index] = Some(below);
+            return blobs;
+        }
+        // The prefix group by group, into its output blob for all frames.
+        let head_index = self.layer_blob[prefix - 1];
+        let (in_len, head_len) = (
+            frame_len(self.input_shape()),
+            frame_len(self.blob_shapes[head_index]),
+        );
+        let mut head = vec![0.0f32; frames * head_len];
+        let mut unkept: Blobs = vec![None; self.blob_shapes.len()];
+        for first in (0..frames).step_by(GROUP_FRAMES) {
+            let group = GROUP_FRAMES.min(frames - first);
+            let x_g = x[first * in_len..(first + group) * in_len].to_vec();
+            let (out, _) = self.run_layers(0..prefix, x_g, 0, group, usize::MAX, &mut unkept);
+            head[first * head_len..(first + group) * head_len].copy_from_slice(&out);
+        }
+        let (below, below_index) = self.run_layers(
+            prefix..self.layers.len(),
+            head,
+            head_index,
+            frames,
+            keep_from,
+            &mut blobs,
+        );
+        blobs[below_index] = Some(below);
+        blobs
+    }
+
+    /// Runs `layers` over `frames` frames from `below`, the blob `below_index`; keeps in
+    /// `blobs` each finished blob from `keep_from` up; returns the last blob and its index.
+    fn run_layers(
+        &self,
+        layers: std::ops::Range<usize>,
+        mut below: Vec<f32>,
+        mut below_index: usize,
+        frames: usize,
+        keep_from: usize,
+        blobs: &mut Blobs,
+    ) -> (Vec<f32>, usize) {
+        for i in layers {
+            let layer = &self.layers[i];
             let out_len = frames * frame_len(self.blob_shapes[self.layer_blob[i]]);
             let mut y = vec![0.0f32; if layer.in_place() { 0 } else { out_len }];
             match layer {
@@ -193,8 +250,31 @@ impl FrameNet {
                 below_index = self.layer_blob[i];
             }
         }
-        blobs[below_index] = Some(below);
-        blobs
+        (below, below_index)
+    }
+
+    /// The number of layers, up to and including the first pooling layer, that
+    /// [`FrameNet::forward_keeping`] runs group by group: 0 when there is no pooling layer or
+    /// a blob of those layers (the input included) is kept, i.e. `keep_from` is at or below
+    /// the pooling layer's input blob.
+    fn grouped_prefix(&self, keep_from: usize) -> usize {
+        let Some(pool) = self
+            .layers
+            .iter()
+            .position(|l| matches!(l, FrameLayer::MaxPool { .. } | FrameLayer::AvgPool { .. }))
+        else {
+            return 0;
+        };
+        let pool_input = if pool == 0 {
+            0
+        } else {
+            self.layer_blob[pool - 1]
+        };
+        if keep_from <= pool_input {
+            0
+        } else {
+            pool + 1
+        }
     }
 
     /// The in-place layers on the feature blob (e.g. relu7 and drop7), backward: the gradient
@@ -316,4 +396,66 @@ fn zeroed(spare: &mut Option<Vec<f32>>, len: usize) -> Vec<f32> {
     buffer.clear();
     buffer.resize(len, 0.0);
     buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{ConvGeometry, PoolGeometry};
+    use crate::rng::Rng;
+
+    /// The first block run group by group (5 frames: groups of 2, 2 and 1) gives the blobs of
+    /// the whole chunk's pass bit for bit: every frame's arithmetic is the same.
+    #[test]
+    fn grouped_first_block_gives_the_same_blobs() {
+        let mut rng = Rng::new(7);
+        let mut random = |n: usize| (0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+        let conv1 = Conv::new(
+            ConvGeometry::new(3, 8, 8, 4, 3, 1, 1).unwrap(),
+            random(4 * 3 * 9),
+            Some(random(4)),
+        );
+        let pool = MaxPool {
+            geometry: PoolGeometry::new(4, 8, 8, 2, 2, 0).unwrap(),
+        };
+        let conv2 = Conv::new(
+            ConvGeometry::new(4, 4, 4, 5, 3, 1, 1).unwrap(),
+            random(5 * 4 * 9),
+            Some(random(5)),
+        );
+        let layers = vec![
+            FrameLayer::Conv {
+                name: "conv1".into(),
+                conv: conv1,
+            },
+            FrameLayer::Relu,
+            FrameLayer::MaxPool {
+                name: Some("pool1".into()),
+                pool,
+            },
+            FrameLayer::Conv {
+                name: "conv2".into(),
+                conv: conv2,
+            },
+            FrameLayer::Relu,
+        ];
+        let shapes = [[4, 8, 8], [4, 8, 8], [4, 4, 4], [5, 4, 4], [5, 4, 4]];
+        let net = FrameNet::new([3, 8, 8], layers, &shapes);
+        let frames = 5;
+        let x = random(frames * 3 * 64);
+        // blobs: 0 the input, 1 conv1, 2 pool1, 3 conv2
+        let pool_blob = 2;
+        assert_eq!(net.grouped_prefix(pool_blob), 3);
+        assert_eq!(
+            net.grouped_prefix(1),
+            0,
+            "a kept blob of the block: no groups"
+        );
+        let whole = net.forward(&x, frames);
+        let kept = net.forward_keeping(&x, frames, pool_blob);
+        assert!(kept[1].is_none());
+        for b in pool_blob..whole.len() {
+            assert_eq!(kept[b].as_ref(), Some(&whole[b]), "blob {b}");
+        }
+    }
 }
