@@ -181,36 +181,29 @@ impl FrameNet {
         );
         let mut blobs: Blobs = vec![None; self.blob_shapes.len()];
         let prefix = self.grouped_prefix(keep_from);
-        if prefix == 0 || frames <= GROUP_FRAMES {
-            let (below, below_index) = self.run_layers(
-                0..self.layers.len(),
-                x.to_vec(),
-                0,
-                frames,
-                keep_from,
-                &mut blobs,
+        // The layers' input: the clip, or the prefix's output after running it group by group.
+        let (first_layer, below, below_index) = if prefix == 0 || frames <= GROUP_FRAMES {
+            (0, x.to_vec(), 0)
+        } else {
+            let head_index = self.layer_blob[prefix - 1];
+            let (in_len, head_len) = (
+                frame_len(self.input_shape()),
+                frame_len(self.blob_shapes[head_index]),
             );
-            blobs[below_index] = Some(below);
-            return blobs;
-        }
-        // The prefix group by group, into its output blob for all frames.
-        let head_index = self.layer_blob[prefix - 1];
-        let (in_len, head_len) = (
-            frame_len(self.input_shape()),
-            frame_len(self.blob_shapes[head_index]),
-        );
-        let mut head = vec![0.0f32; frames * head_len];
-        let mut unkept: Blobs = vec![None; self.blob_shapes.len()];
-        for first in (0..frames).step_by(GROUP_FRAMES) {
-            let group = GROUP_FRAMES.min(frames - first);
-            let x_g = x[first * in_len..(first + group) * in_len].to_vec();
-            let (out, _) = self.run_layers(0..prefix, x_g, 0, group, usize::MAX, &mut unkept);
-            head[first * head_len..(first + group) * head_len].copy_from_slice(&out);
-        }
+            let mut head = vec![0.0f32; frames * head_len];
+            let mut unkept: Blobs = vec![None; self.blob_shapes.len()];
+            for first in (0..frames).step_by(GROUP_FRAMES) {
+                let group = GROUP_FRAMES.min(frames - first);
+                let x_g = x[first * in_len..(first + group) * in_len].to_vec();
+                let (out, _) = self.run_layers(0..prefix, x_g, 0, group, usize::MAX, &mut unkept);
+                head[first * head_len..(first + group) * head_len].copy_from_slice(&out);
+            }
+            (prefix, head, head_index)
+        };
         let (below, below_index) = self.run_layers(
-            prefix..self.layers.len(),
-            head,
-            head_index,
+            first_layer..self.layers.len(),
+            below,
+            below_index,
             frames,
             keep_from,
             &mut blobs,
